@@ -1,0 +1,146 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Drt.Overlay.Routing;
+
+/// <summary>What the engine knows of one remote address.</summary>
+internal struct Peer
+{
+    /// <summary>The peer's address: the table's own copy, never the transport's reused one.</summary>
+    public SocketAddress Address;
+
+    /// <summary>Round-trip time and retransmission timeout.</summary>
+    public RttEstimator Rtt;
+
+    /// <summary>The /24 (IPv4) or /48 (IPv6) the address lies in, for per-subnet caps.</summary>
+    public ulong Subnet;
+
+    /// <summary>When we last heard from it, in <see cref="TimeProvider"/> timestamp units; 0 = never.</summary>
+    public long LastHeard;
+
+    /// <summary>Requests to it that went unanswered in a row.</summary>
+    public int ConsecutiveTimeouts;
+
+    /// <summary>It answered a fresh nonce from this address: return routability proven.</summary>
+    public bool Verified;
+}
+
+/// <summary>
+/// The engine's peers, indexed by a small integer id and found by address bytes without allocating: the
+/// routing table and leaf sets refer to peers by id (<see cref="NodeRef.PeerId"/>), so a peer's address,
+/// RTT and liveness are stored once however many of its keys are known.
+/// </summary>
+/// <remarks>Bounded: at most <see cref="Capacity"/> peers; ids of removed peers are reused.</remarks>
+internal sealed class PeerTable
+{
+    private readonly Dictionary<SocketAddress, int> _byAddress;
+    private readonly Stack<int> _free = new();
+    private Peer[] _peers;
+    private int _next;
+
+    /// <summary>Creates a table for at most <paramref name="capacity"/> peers.</summary>
+    public PeerTable(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        Capacity = capacity;
+        _byAddress = new Dictionary<SocketAddress, int>(Math.Min(capacity, 64));
+        _peers = new Peer[Math.Min(capacity, 64)];
+    }
+
+    /// <summary>The most peers the table holds.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Peers in the table.</summary>
+    public int Count => _byAddress.Count;
+
+    /// <summary>The peer with id <paramref name="id"/>; the reference is valid until the next add.</summary>
+    public ref Peer this[int id] => ref _peers[id];
+
+    /// <summary>Finds a peer by address (any <see cref="SocketAddress"/> instance with the same bytes).</summary>
+    public bool TryGet(SocketAddress address, out int id) => _byAddress.TryGetValue(address, out id);
+
+    /// <summary>
+    /// Finds or adds the peer at <paramref name="address"/>, copying the address when it is new. Returns
+    /// false when the address is new and the table is full.
+    /// </summary>
+    public bool TryGetOrAdd(SocketAddress address, out int id, out bool added)
+    {
+        added = false;
+        if (_byAddress.TryGetValue(address, out id))
+        {
+            return true;
+        }
+
+        if (_byAddress.Count >= Capacity)
+        {
+            id = -1;
+            return false;
+        }
+
+        id = _free.Count > 0 ? _free.Pop() : _next++;
+        if (id >= _peers.Length)
+        {
+            Array.Resize(ref _peers, Math.Min(Capacity, _peers.Length * 2));
+        }
+
+        var copy = new SocketAddress(address.Family, address.Size);
+        address.Buffer.Span.CopyTo(copy.Buffer.Span);
+        _peers[id] = new Peer { Address = copy, Subnet = SubnetOf(copy) };
+        _byAddress.Add(copy, id);
+        added = true;
+        return true;
+    }
+
+    /// <summary>Forgets a peer; its id may be handed out again.</summary>
+    public bool Remove(int id)
+    {
+        if ((uint)id >= (uint)_next || _peers[id].Address is not SocketAddress address || !_byAddress.Remove(address))
+        {
+            return false;
+        }
+
+        _peers[id] = default;
+        _free.Push(id);
+        return true;
+    }
+
+    /// <summary>
+    /// The subnet an address lies in: the first 24 bits of an IPv4 address (also when IPv4-mapped in IPv6),
+    /// the first 48 of an IPv6 one, tagged by family so the two never collide. Allocation-free.
+    /// </summary>
+    public static ulong SubnetOf(SocketAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ReadOnlySpan<byte> bytes = address.Buffer.Span[..address.Size];
+        if (address.Family == AddressFamily.InterNetwork && bytes.Length >= 8)
+        {
+            // sockaddr_in: family (2), port (2), address (4).
+            return (4UL << 56) | (BinaryPrimitives.ReadUInt32BigEndian(bytes[4..]) >> 8);
+        }
+
+        if (address.Family == AddressFamily.InterNetworkV6 && bytes.Length >= 24)
+        {
+            // sockaddr_in6: family (2), port (2), flow info (4), address (16), scope id (4).
+            ReadOnlySpan<byte> ip = bytes.Slice(8, 16);
+            if (IsV4Mapped(ip))
+            {
+                return (4UL << 56) | (BinaryPrimitives.ReadUInt32BigEndian(ip[12..]) >> 8);
+            }
+
+            return (6UL << 56) | (BinaryPrimitives.ReadUInt64BigEndian(ip) >> 16);
+        }
+
+        return 0;
+    }
+
+    private static bool IsV4Mapped(ReadOnlySpan<byte> ip) =>
+        BinaryPrimitives.ReadUInt64BigEndian(ip) == 0 && BinaryPrimitives.ReadUInt32BigEndian(ip[8..]) == 0x0000_FFFF;
+
+    /// <summary>The subnet of an <see cref="IPEndPoint"/>; for tests and tools (allocates).</summary>
+    public static ulong SubnetOf(IPEndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        return SubnetOf(endPoint.Serialize());
+    }
+}
