@@ -71,10 +71,22 @@ internal sealed class LeafSet
     public bool IsEmpty => _largerCount == 0 && _smallerCount == 0;
 
     /// <summary>
-    /// True when a side has room: then the set holds every key of the ring (as far as we know), and the
-    /// owner's range is decided by the keys present.
+    /// True when the set holds every key of the ring (as far as we know): a side has room, or the two sides
+    /// meet (a key sits on both). Then the owner's range is decided by the keys present.
     /// </summary>
-    public bool IsComplete => _largerCount < SideCapacity || _smallerCount < SideCapacity;
+    public bool IsComplete
+    {
+        get
+        {
+            if (_largerCount < SideCapacity || _smallerCount < SideCapacity)
+            {
+                return true;
+            }
+
+            // Both sides full: they meet exactly when the farthest larger key is also on the smaller side.
+            return IndexOf(_smaller, _smallerCount, _larger[_largerCount - 1].Key) >= 0;
+        }
+    }
 
     /// <summary>Adds or refreshes a key, evicting the farthest of a full side when the new key is nearer.</summary>
     public LeafSetAddResult TryAdd(NodeRef node)
