@@ -35,6 +35,13 @@ public interface IDatagramTransport : IAsyncDisposable
     /// </summary>
     bool TrySend(ReadOnlySpan<byte> datagram, SocketAddress destination);
 
+    /// <summary>
+    /// Asks the transport to call <see cref="IDatagramReceiver.OnWake"/> on its delivery thread soon. Safe to call
+    /// from any thread; requests made before the wake is delivered coalesce into one call. The engine uses it to run
+    /// queued commands and due timers on the thread that owns its state. Ignored when not started or closed.
+    /// </summary>
+    void Wake();
+
     /// <summary>Stops receiving and releases the socket; idempotent. Pending deliveries finish first.</summary>
     ValueTask CloseAsync();
 }
@@ -47,4 +54,10 @@ public interface IDatagramReceiver
     /// and are valid only until this call returns: copy what must outlive it.
     /// </summary>
     void OnDatagram(ReadOnlyMemory<byte> datagram, SocketAddress source);
+
+    /// <summary>
+    /// Called on the delivery thread after <see cref="IDatagramTransport.Wake"/>, never overlapping
+    /// <see cref="OnDatagram"/>.
+    /// </summary>
+    void OnWake();
 }
