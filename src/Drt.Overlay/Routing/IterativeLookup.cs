@@ -1,19 +1,7 @@
 using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
 
 namespace Drt.Overlay.Routing;
-
-/// <summary>What a search looks for (DRT_SEARCH_INFO).</summary>
-internal enum LookupKind
-{
-    /// <summary>The key equal to the target (min = max = target).</summary>
-    Exact,
-
-    /// <summary>The key in [min, max] nearest to the target; with MaxResults N, the N nearest in order.</summary>
-    Nearest,
-
-    /// <summary>The first key found anywhere in [min, max] (one result).</summary>
-    AnyInRange,
-}
 
 /// <summary>Per-hop outcome, as DRT_ADDRESS_FLAGS.</summary>
 [Flags]

@@ -1,5 +1,6 @@
 using Drt.Overlay.Routing;
 using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
 using Xunit;
 
 namespace Drt.Overlay.Tests.Routing;

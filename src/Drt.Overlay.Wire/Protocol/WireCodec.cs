@@ -1,0 +1,83 @@
+using System.Buffers;
+using MessagePack;
+
+namespace Drt.Overlay.Wire.Protocol;
+
+/// <summary>
+/// Encodes and decodes whole datagrams: the fixed header, then the MessagePack body of one message. Nothing here
+/// allocates: encoding writes into the caller's (pooled) buffer writer, decoding yields structs whose byte fields and
+/// lists are slices of the datagram.
+/// </summary>
+internal static class WireCodec
+{
+    /// <summary>
+    /// Appends one datagram (header + body) to <paramref name="output"/>. The caller checks the length against the
+    /// transport's maximum and fragments larger datagrams.
+    /// </summary>
+    public static void Encode<T>(in WireHeader header, in T message, IBufferWriter<byte> output)
+        where T : struct, IWireMessage<T>
+    {
+        if (header.Type != T.Type)
+        {
+            ThrowHelper.ThrowArgumentException(nameof(header), $"The header says {header.Type} but the body is a {T.Type}.");
+        }
+
+        header.Write(output.GetSpan(WireHeader.Size));
+        output.Advance(WireHeader.Size);
+
+        var writer = new MessagePackWriter(output);
+        message.Write(ref writer);
+        writer.Flush();
+    }
+
+    /// <summary>Encodes a datagram into a reset <paramref name="buffer"/> and returns the encoded bytes.</summary>
+    public static ReadOnlySpan<byte> Encode<T>(in WireHeader header, in T message, PooledBufferWriter buffer)
+        where T : struct, IWireMessage<T>
+    {
+        buffer.Reset();
+        Encode(header, message, (IBufferWriter<byte>)buffer);
+        return buffer.WrittenSpan;
+    }
+
+    /// <summary>
+    /// Decodes the body of a datagram whose header <paramref name="header"/> was read by
+    /// <see cref="WireHeader.TryRead"/>. Trailing bytes after the body are malformed. Never throws.
+    /// </summary>
+    public static DecodeStatus TryDecode<T>(ReadOnlyMemory<byte> datagram, in WireHeader header, out T message)
+        where T : struct, IWireMessage<T>
+    {
+        message = default;
+        if (header.Type != T.Type)
+        {
+            return DecodeStatus.WrongType;
+        }
+
+        if (datagram.Length < WireHeader.Size)
+        {
+            return DecodeStatus.Truncated;
+        }
+
+        var reader = new WireReader(datagram[WireHeader.Size..]);
+        DecodeStatus status = T.TryRead(ref reader, out message);
+        if (status == DecodeStatus.Ok)
+        {
+            status = reader.ExpectEnd();
+        }
+
+        if (status != DecodeStatus.Ok)
+        {
+            message = default;
+        }
+
+        return status;
+    }
+
+    /// <summary>Reads the header and the body in one step (for tests and tools; the engine switches on the header).</summary>
+    public static DecodeStatus TryDecode<T>(ReadOnlyMemory<byte> datagram, in WireContext context, out WireHeader header, out T message)
+        where T : struct, IWireMessage<T>
+    {
+        message = default;
+        DecodeStatus status = WireHeader.TryRead(datagram.Span, context, out header);
+        return status == DecodeStatus.Ok ? TryDecode(datagram, header, out message) : status;
+    }
+}
