@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using MessagePack;
 
 namespace Drt.Overlay.Wire.Protocol;
@@ -14,6 +15,11 @@ internal static class WireCodec
     /// Appends one datagram (header + body) to <paramref name="output"/>. The caller checks the length against the
     /// transport's maximum and fragments larger datagrams.
     /// </summary>
+    /// <remarks>
+    /// Encode and decode are never inlined into their callers: each gets its own JIT inlining budget, so the
+    /// small writers and readers inside stay inlined (a caller that inlined both ran a third slower).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static void Encode<T>(in WireHeader header, in T message, IBufferWriter<byte> output)
         where T : struct, IWireMessage<T>
     {
@@ -43,18 +49,14 @@ internal static class WireCodec
     /// Decodes the body of a datagram whose header <paramref name="header"/> was read by
     /// <see cref="WireHeader.TryRead"/>. Trailing bytes after the body are malformed. Never throws.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static DecodeStatus TryDecode<T>(ReadOnlyMemory<byte> datagram, in WireHeader header, out T message)
         where T : struct, IWireMessage<T>
     {
-        message = default;
-        if (header.Type != T.Type)
+        if (header.Type != T.Type || datagram.Length < WireHeader.Size)
         {
-            return DecodeStatus.WrongType;
-        }
-
-        if (datagram.Length < WireHeader.Size)
-        {
-            return DecodeStatus.Truncated;
+            message = default;
+            return header.Type != T.Type ? DecodeStatus.WrongType : DecodeStatus.Truncated;
         }
 
         var reader = new WireReader(datagram[WireHeader.Size..]);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using MessagePack;
 
 namespace Drt.Overlay.Wire.Protocol;
@@ -142,25 +143,27 @@ internal readonly struct WireEndpoint : IEquatable<WireEndpoint>, IWireElement<W
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public void Write(ref MessagePackWriter writer)
     {
         int length = EncodedLength;
-        writer.WriteBinHeader(length);
-        WriteBytes(writer.GetSpan(length));
-        writer.Advance(length);
+        Span<byte> span = writer.GetSpan(2 + length);
+        span[0] = MessagePackCode.Bin8;
+        span[1] = (byte)length;
+        WriteBytes(span[2..]);
+        writer.Advance(2 + length);
     }
 
     /// <summary>Reads an endpoint; port 0, unspecified addresses and wrong lengths are malformed.</summary>
     public static DecodeStatus TryRead(ref WireReader reader, out WireEndpoint value)
     {
         value = default;
-        DecodeStatus status = reader.ReadBinary(V4Length, V6Length, out ReadOnlyMemory<byte> memory);
+        DecodeStatus status = reader.ReadBinarySpan(V4Length, V6Length, out ReadOnlySpan<byte> bytes);
         if (status != DecodeStatus.Ok)
         {
             return status == DecodeStatus.TooLarge ? DecodeStatus.Malformed : status;
         }
 
-        ReadOnlySpan<byte> bytes = memory.Span;
         WireEndpoint endpoint;
         if (bytes.Length == V4Length)
         {

@@ -52,7 +52,14 @@ internal readonly struct WireList<T>
     public void Write(ref MessagePackWriter writer)
     {
         writer.WriteArrayHeader(Count);
-        foreach (T item in this)
+        if (_isEncoded)
+        {
+            // A decoded list passed on (a path, a leaf set) is already valid MessagePack: copy it as is.
+            writer.WriteRaw(_encoded.Span);
+            return;
+        }
+
+        foreach (ref readonly T item in _items.Span)
         {
             item.Write(ref writer);
         }
@@ -105,14 +112,18 @@ internal readonly struct WireList<T>
     /// <summary>A struct enumerator over a <see cref="WireList{T}"/>.</summary>
     public ref struct Enumerator
     {
-        private readonly WireList<T> _list;
+        private readonly ReadOnlySpan<T> _items;
+        private readonly int _count;
+        private readonly bool _isEncoded;
         private WireReader _reader;
         private int _index;
 
         internal Enumerator(WireList<T> list)
         {
-            _list = list;
-            _reader = new WireReader(list._encoded);
+            _count = list.Count;
+            _isEncoded = list._isEncoded;
+            _items = list._isEncoded ? default : list._items.Span;
+            _reader = list._isEncoded ? new WireReader(list._encoded) : default;
             _index = -1;
             Current = default;
         }
@@ -123,12 +134,12 @@ internal readonly struct WireList<T>
         /// <summary>Moves to the next element.</summary>
         public bool MoveNext()
         {
-            if (++_index >= _list.Count)
+            if (++_index >= _count)
             {
                 return false;
             }
 
-            if (_list._isEncoded)
+            if (_isEncoded)
             {
                 // Validated when the list was decoded, so this cannot fail.
                 _ = T.TryRead(ref _reader, out T value);
@@ -136,7 +147,7 @@ internal readonly struct WireList<T>
             }
             else
             {
-                Current = _list._items.Span[_index];
+                Current = _items[_index];
             }
 
             return true;

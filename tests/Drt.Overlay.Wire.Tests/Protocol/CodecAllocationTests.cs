@@ -9,7 +9,7 @@ public class CodecAllocationTests
     private const int Iterations = 5_000;
 
     [Theory]
-    [MemberData(nameof(WireSamples.TypeData), MemberType = typeof(WireSamples))]
+    [MemberData(nameof(WireTheoryData.TypeData), MemberType = typeof(WireTheoryData))]
     public void EncodeAndDecodeAllocateNothing(string typeName)
     {
         MessageType type = WireSamples.Parse(typeName);

@@ -14,7 +14,7 @@ public class CodecHostileInputTests
     private const int Seed = 4242;
 
     [Theory]
-    [MemberData(nameof(WireSamples.TypeData), MemberType = typeof(WireSamples))]
+    [MemberData(nameof(WireTheoryData.TypeData), MemberType = typeof(WireTheoryData))]
     public void TruncationAtEveryOffsetIsRefused(string typeName)
     {
         MessageType type = WireSamples.Parse(typeName);
@@ -32,7 +32,7 @@ public class CodecHostileInputTests
     }
 
     [Theory]
-    [MemberData(nameof(WireSamples.TypeData), MemberType = typeof(WireSamples))]
+    [MemberData(nameof(WireTheoryData.TypeData), MemberType = typeof(WireTheoryData))]
     public void TrailingBytesAreMalformed(string typeName)
     {
         MessageType type = WireSamples.Parse(typeName);
@@ -43,7 +43,7 @@ public class CodecHostileInputTests
     }
 
     [Theory]
-    [MemberData(nameof(WireSamples.TypeData), MemberType = typeof(WireSamples))]
+    [MemberData(nameof(WireTheoryData.TypeData), MemberType = typeof(WireTheoryData))]
     public void BitFlipsNeverThrow(string typeName)
     {
         MessageType type = WireSamples.Parse(typeName);
@@ -69,7 +69,7 @@ public class CodecHostileInputTests
     }
 
     [Theory]
-    [MemberData(nameof(WireSamples.TypeData), MemberType = typeof(WireSamples))]
+    [MemberData(nameof(WireTheoryData.TypeData), MemberType = typeof(WireTheoryData))]
     public void RandomBodiesNeverThrow(string typeName)
     {
         MessageType type = WireSamples.Parse(typeName);
@@ -134,6 +134,25 @@ public class CodecHostileInputTests
         // A lookup whose target lies outside [min, max].
         byte[] lookup = WireSamples.Encode(new Lookup(LookupFlags.None, LookupKind.Nearest, new Key256(0, 0, 0, 50), new Key256(0, 0, 0, 10), new Key256(0, 0, 0, 20), 1, default, null, Array.Empty<WireEndpoint>()));
         Assert.Equal(DecodeStatus.Malformed, WireSamples.DecodeAndReencode(lookup, scratch));
+    }
+
+    [Fact]
+    public void ExactLookupsCarryNoBounds()
+    {
+        var target = new Key256(0, 0, 0, 50);
+        var nearest = new Lookup(LookupFlags.None, LookupKind.Nearest, target, target, target, 1, default, null, Array.Empty<WireEndpoint>());
+        byte[] datagram = WireSamples.Encode(nearest);
+        int kindAt = WireHeader.Size + 2; // [array header, flags, kind, ...]
+        Assert.Equal((byte)LookupKind.Nearest, datagram[kindAt]);
+
+        // Relabelled as exact, its explicit bounds are not the canonical (nil) form.
+        datagram[kindAt] = (byte)LookupKind.Exact;
+        using var scratch = new PooledBufferWriter();
+        Assert.Equal(DecodeStatus.Malformed, WireSamples.DecodeAndReencode(datagram, scratch));
+
+        // Encoding an exact lookup whose bounds differ from its target is a caller bug.
+        var wrong = nearest with { Kind = LookupKind.Exact, Max = target + Key256.One };
+        Assert.Throws<InvalidOperationException>(() => WireSamples.Encode(wrong));
     }
 
     [Fact]

@@ -1,10 +1,12 @@
 using System.Buffers.Binary;
 using Drt.Overlay.Wire.Protocol;
-using Xunit;
 
 namespace Drt.Overlay.Wire.Tests.Protocol;
 
-/// <summary>Random, valid messages of every type, and a type-dispatching decoder for the property tests.</summary>
+/// <summary>
+/// Random, valid messages of every type, and a type-dispatching decoder for the property tests. The benchmarks link
+/// this file too, so it stays free of xunit.
+/// </summary>
 internal static class WireSamples
 {
     public static readonly WireContext Context = new(NetworkId: 0x00C0FFEE, AppMajor: 3, AppMinor: 7);
@@ -16,21 +18,6 @@ internal static class WireSamples
         MessageType.Lookup, MessageType.LookupReply, MessageType.Inquire, MessageType.Authority, MessageType.Route,
         MessageType.RouteAck, MessageType.Flood, MessageType.LeafSetRequest, MessageType.LeafSetReply, MessageType.Error,
     ];
-
-    /// <summary>Theory data: the names of <see cref="Types"/> (test parameters must be public types).</summary>
-    public static TheoryData<string> TypeData
-    {
-        get
-        {
-            var data = new TheoryData<string>();
-            foreach (MessageType type in Types)
-            {
-                data.Add(type.ToString());
-            }
-
-            return data;
-        }
-    }
 
     public static MessageType Parse(string typeName) => Enum.Parse<MessageType>(typeName);
 

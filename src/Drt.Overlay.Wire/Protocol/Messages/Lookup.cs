@@ -34,7 +34,8 @@ internal enum LookupFlags : byte
 
 /// <summary>
 /// One hop of an iterative search (DRT's LOOKUP). Body: [flags, kind, target, min, max, want, validate key,
-/// sender entry or nil, path (0..22 endpoints)].
+/// sender entry or nil, path (0..22 endpoints)]. An exact lookup writes nil for min and max (both equal the target),
+/// which keeps the commonest search request small.
 /// </summary>
 /// <param name="Flags">Lookup flags.</param>
 /// <param name="Kind">Exact, nearest or any-in-range.</param>
@@ -66,8 +67,22 @@ internal readonly record struct Lookup(
         writer.Write((byte)Flags);
         writer.Write((byte)Kind);
         WireWriter.WriteKey(ref writer, Target);
-        WireWriter.WriteKey(ref writer, Min);
-        WireWriter.WriteKey(ref writer, Max);
+        if (Kind == LookupKind.Exact)
+        {
+            if (Min != Target || Max != Target)
+            {
+                ThrowHelper.ThrowInvalidOperation("An exact lookup has min = max = target.");
+            }
+
+            writer.WriteNil();
+            writer.WriteNil();
+        }
+        else
+        {
+            WireWriter.WriteKey(ref writer, Min);
+            WireWriter.WriteKey(ref writer, Max);
+        }
+
         writer.Write(Want);
         WireWriter.WriteKey(ref writer, ValidateKey);
         RouteEntry.WriteOptional(ref writer, Sender);
@@ -83,8 +98,8 @@ internal readonly record struct Lookup(
             || (s = reader.ReadByte(out byte flags)) != DecodeStatus.Ok
             || (s = reader.ReadByte(out byte kind)) != DecodeStatus.Ok
             || (s = reader.ReadKey(out Key256 target)) != DecodeStatus.Ok
-            || (s = reader.ReadKey(out Key256 min)) != DecodeStatus.Ok
-            || (s = reader.ReadKey(out Key256 max)) != DecodeStatus.Ok
+            || (s = ReadBound(ref reader, kind, target, out Key256 min)) != DecodeStatus.Ok
+            || (s = ReadBound(ref reader, kind, target, out Key256 max)) != DecodeStatus.Ok
             || (s = reader.ReadByte(out byte want)) != DecodeStatus.Ok
             || (s = reader.ReadKey(out Key256 validate)) != DecodeStatus.Ok
             || (s = RouteEntry.TryReadOptional(ref reader, out RouteEntry? sender)) != DecodeStatus.Ok
@@ -101,6 +116,18 @@ internal readonly record struct Lookup(
 
         value = new Lookup((LookupFlags)flags, (LookupKind)kind, target, min, max, want, validate, sender, path);
         return DecodeStatus.Ok;
+    }
+
+    // Exact lookups carry nil bounds (= target); the others carry keys. Anything else is not canonical.
+    private static DecodeStatus ReadBound(ref WireReader reader, byte kind, Key256 target, out Key256 bound)
+    {
+        if (kind == (byte)LookupKind.Exact)
+        {
+            bound = target;
+            return reader.ReadNil();
+        }
+
+        return reader.ReadKey(out bound);
     }
 }
 
