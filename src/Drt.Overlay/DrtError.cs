@@ -1,0 +1,38 @@
+namespace Drt.Overlay;
+
+/// <summary>
+/// Why a call failed; carried by <see cref="DrtException"/>. Names follow DRT's HRESULTs where one exists
+/// (DRT_E_INVALID_SETTINGS, DRT_E_DUPLICATE_KEY, DRT_E_FAULTED, ...).
+/// </summary>
+public enum DrtError
+{
+    /// <summary>A setting is out of range or inconsistent; the message names it.</summary>
+    InvalidSettings = 1,
+
+    /// <summary>An argument is invalid (null, empty, too large); the message names it.</summary>
+    InvalidArgument = 2,
+
+    /// <summary>A key does not match what the security provider derives for it.</summary>
+    InvalidKey = 3,
+
+    /// <summary>The key is already registered by this instance.</summary>
+    DuplicateKey = 4,
+
+    /// <summary>A search range is empty or does not contain the target.</summary>
+    InvalidSearchRange = 5,
+
+    /// <summary>The number of results asked for is out of range, or more than one with any-match-in-range.</summary>
+    InvalidMaxEndpoints = 6,
+
+    /// <summary>The instance hit an unrecoverable error; close it.</summary>
+    Faulted = 7,
+
+    /// <summary>The instance, search or registration is closed.</summary>
+    Closed = 8,
+
+    /// <summary>A bounded resource is full (searches, registrations); try again later.</summary>
+    Busy = 9,
+
+    /// <summary>The operation is not valid in the current state (e.g. continuing a non-iterative search).</summary>
+    InvalidOperation = 10,
+}

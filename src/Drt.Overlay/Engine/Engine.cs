@@ -1,0 +1,433 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Drt.Overlay.Routing;
+using Drt.Overlay.Transport;
+using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
+
+namespace Drt.Overlay.Engine;
+
+/// <summary>
+/// One instance's protocol engine: a single-threaded state machine driven by datagrams, wake-ups (queued
+/// commands and due deadlines) and nothing else. See docs/engine.md for the threading model.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Every method except <see cref="Post"/> runs on the transport's delivery thread, so no state here is locked.
+/// <c>now</c> is read once per input, in microseconds since the engine was built, and passed down.
+/// </para>
+/// <para>
+/// Split by concern: this file holds the receive path, sending and the request/timer machinery;
+/// <c>Engine.Liveness.cs</c> probes, <c>Engine.Search.cs</c> searches and the answers to them.
+/// </para>
+/// </remarks>
+internal sealed partial class Engine : IDatagramReceiver
+{
+    /// <summary>The peer id that stands for this instance in <see cref="NodeRef"/>s.</summary>
+    public const int SelfPeerId = -1;
+
+    private readonly EngineOptions _options;
+    private readonly IDatagramTransport _transport;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly WireContext _context;
+    private readonly long _epoch;
+    private readonly PeerTable _peers;
+    private readonly PendingRequests _pending;
+    private readonly PooledBufferWriter _out = new(4096);
+    private readonly ConcurrentQueue<Action<long>> _commands = new();
+    private readonly PendingRequest[] _expired = new PendingRequest[64];
+    private readonly List<LocalKey> _keys = [];
+    private readonly SocketAddress _scratchAddress;
+    private ITimer? _timer;
+    private long _armedFor = long.MaxValue;
+    private WireEndpoint _selfEndpoint;
+
+    /// <summary>Builds an engine over <paramref name="transport"/>; call <see cref="Start"/> to run it.</summary>
+    public Engine(EngineOptions options, IDatagramTransport transport, TimeProvider time, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(random);
+        options.Validate();
+        _options = options;
+        _transport = transport;
+        _time = time;
+        _random = random;
+        _context = options.WireContext;
+        _epoch = time.GetTimestamp();
+        _peers = new PeerTable(options.MaxPeers);
+        _pending = new PendingRequests(options.MaxPending);
+        _scratchAddress = new SocketAddress(transport.AddressFamily == AddressFamily.InterNetworkV6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork);
+        _searchSlots = new SearchOperation?[options.MaxSearches];
+    }
+
+    /// <summary>What the engine saw and did.</summary>
+    public EngineCounters Counters { get; } = new();
+
+    /// <summary>Where this instance receives, as peers see it (the first local endpoint).</summary>
+    public WireEndpoint SelfEndpoint => _selfEndpoint;
+
+    /// <summary>Keys registered here (engine thread only).</summary>
+    public IReadOnlyList<LocalKey> Keys => _keys;
+
+    /// <summary>Starts receiving and arms the engine's timer.</summary>
+    public void Start()
+    {
+        _transport.Start(this);
+        IPEndPoint local = _transport.LocalEndpoints[0];
+        _selfEndpoint = WireEndpoint.FromIPEndPoint(local.Address.Equals(IPAddress.IPv6Any) || local.Address.Equals(IPAddress.Any)
+            ? new IPEndPoint(local.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback, local.Port)
+            : local);
+        _timer = _time.CreateTimer(static state => ((Engine)state!)._transport.Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Stops the timer and closes the transport.</summary>
+    public async ValueTask StopAsync()
+    {
+        _timer?.Dispose();
+        await _transport.CloseAsync().ConfigureAwait(false);
+        _out.Dispose();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="command"/> on the engine's thread, soon, with the current time. Safe from any thread:
+    /// this is how the API talks to the engine.
+    /// </summary>
+    public void Post(Action<long> command)
+    {
+        _commands.Enqueue(command);
+        _transport.Wake();
+    }
+
+    /// <inheritdoc/>
+    void IDatagramReceiver.OnDatagram(ReadOnlyMemory<byte> datagram, SocketAddress source)
+    {
+        long now = Now();
+        Counters.Received++;
+        Receive(datagram, source, now);
+        Service(now);
+    }
+
+    /// <inheritdoc/>
+    void IDatagramReceiver.OnWake()
+    {
+        long now = Now();
+
+        // Bounded: commands posted while draining wait for the next wake rather than starving datagrams.
+        for (int i = _commands.Count; i > 0 && _commands.TryDequeue(out Action<long>? command); i--)
+        {
+            command(now);
+        }
+
+        Service(now);
+    }
+
+    private long Now() => _time.GetElapsedTime(_epoch).Ticks / TimeSpan.TicksPerMicrosecond;
+
+    // ------------------------------------------------------------------ receive
+
+    private void Receive(ReadOnlyMemory<byte> datagram, SocketAddress source, long now)
+    {
+        // Cheapest check first: the fixed header rejects other protocols, versions and networks.
+        DecodeStatus status = WireHeader.TryRead(datagram.Span, _context, out WireHeader header);
+        if (status != DecodeStatus.Ok)
+        {
+            Counters.Drop(status);
+            return;
+        }
+
+        switch (header.Type)
+        {
+            case MessageType.Ping:
+                OnPing(datagram, header, source);
+                break;
+            case MessageType.Pong:
+                OnPong(datagram, header, source, now);
+                break;
+            case MessageType.Lookup:
+                OnLookup(datagram, header, source);
+                break;
+            case MessageType.LookupReply:
+                OnLookupReply(datagram, header, source, now);
+                break;
+            case MessageType.Inquire:
+                OnInquire(datagram, header, source);
+                break;
+            case MessageType.Authority:
+                OnAuthority(datagram, header, source, now);
+                break;
+            case MessageType.Error:
+                OnError(datagram, header, source, now);
+                break;
+            default:
+                // Known to the wire, not (yet) served by this engine: counted, never answered.
+                Counters.Drop(DecodeStatus.UnknownType);
+                break;
+        }
+    }
+
+    /// <summary>Decodes a body, counting failures.</summary>
+    private bool TryDecode<T>(ReadOnlyMemory<byte> datagram, in WireHeader header, out T message)
+        where T : struct, IWireMessage<T>
+    {
+        DecodeStatus status = WireCodec.TryDecode(datagram, header, out message);
+        if (status == DecodeStatus.Ok)
+        {
+            return true;
+        }
+
+        Counters.Drop(status);
+        return false;
+    }
+
+    /// <summary>
+    /// Matches an answer to the request it answers: same message id, from the peer that was asked. Updates the
+    /// peer's RTT (first transmissions only: Karn's rule) and liveness.
+    /// </summary>
+    private bool TryMatch(in WireHeader header, SocketAddress source, long now, out PendingRequest request)
+    {
+        request = default;
+        if (!_peers.TryGet(source, out int peerId) || _pending.TryComplete(header.MessageId, peerId, out request) != CompleteResult.Completed)
+        {
+            Counters.Unsolicited++;
+            return false;
+        }
+
+        ref Peer peer = ref _peers[peerId];
+        if (request.Attempt == 0)
+        {
+            peer.Rtt.AddSample((int)Math.Min(now - request.SentAt, int.MaxValue));
+        }
+
+        peer.LastHeard = now;
+        peer.ConsecutiveTimeouts = 0;
+        return true;
+    }
+
+    private void OnError(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (TryDecode(datagram, header, out Error error) && TryMatch(header, source, now, out PendingRequest request))
+        {
+            OnRefused(request, error, now);
+        }
+    }
+
+    // ------------------------------------------------------------------ send
+
+    /// <summary>Encodes and sends one datagram; counts it.</summary>
+    private bool Send<T>(in T message, ulong messageId, SocketAddress destination, bool maintenance = false)
+        where T : struct, IWireMessage<T>
+    {
+        ReadOnlySpan<byte> datagram = WireCodec.Encode(WireHeader.Create(_context, T.Type, messageId), message, _out);
+        if (!_transport.TrySend(datagram, destination))
+        {
+            Counters.SendFailures++;
+            return false;
+        }
+
+        Counters.Sent++;
+        Counters.SentBytes += datagram.Length;
+        if (maintenance)
+        {
+            Counters.MaintenanceSent++;
+            Counters.MaintenanceBytes += datagram.Length;
+        }
+
+        return true;
+    }
+
+    /// <summary>A fresh random message id (0 is never used, so a default id is never valid).</summary>
+    private ulong NewMessageId()
+    {
+        ulong id;
+        do
+        {
+            id = (ulong)_random.NextInt64() ^ ((ulong)_random.Next() << 63);
+        }
+        while (id == 0 || _pending.TryGet(id, out _));
+
+        return id;
+    }
+
+    /// <summary>
+    /// Sends a request to a peer and tracks it: the deadline is the peer's RTO (RFC 6298), doubled per attempt.
+    /// Returns false when the pending table is full or the send failed (the caller treats it as a timeout).
+    /// </summary>
+    private bool SendRequest<T>(in T message, int peerId, RequestKind kind, int owner, int attempt, ulong messageId, long now, bool maintenance = false)
+        where T : struct, IWireMessage<T>
+    {
+        ref Peer peer = ref _peers[peerId];
+        long rto = (long)peer.Rtt.RtoMicros << Math.Min(attempt, 4);
+        var request = new PendingRequest
+        {
+            MessageId = messageId,
+            PeerId = peerId,
+            Kind = (byte)kind,
+            Owner = owner,
+            Attempt = attempt,
+            SentAt = now,
+            Deadline = now + Math.Min(rto, RttEstimator.CapMicros),
+        };
+
+        if (!_pending.TryAdd(request))
+        {
+            return false;
+        }
+
+        if (!Send(message, messageId, peer.Address, maintenance))
+        {
+            _pending.Remove(messageId);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The peer id for an endpoint learned from the wire, adding the peer when new.</summary>
+    private bool TryPeerOf(in WireEndpoint endpoint, out int peerId)
+    {
+        if (endpoint == _selfEndpoint)
+        {
+            peerId = SelfPeerId;
+            return true;
+        }
+
+        if (endpoint.IsIPv6 && _scratchAddress.Family != AddressFamily.InterNetworkV6)
+        {
+            peerId = -1;
+            return false; // an IPv4-only transport cannot reach it
+        }
+
+        endpoint.WriteTo(_scratchAddress);
+        return _peers.TryGetOrAdd(_scratchAddress, out peerId, out _);
+    }
+
+    /// <summary>The endpoint of a peer (or of this instance) as it goes on the wire.</summary>
+    private WireEndpoint EndpointOf(int peerId)
+    {
+        if (peerId == SelfPeerId)
+        {
+            return _selfEndpoint;
+        }
+
+        return WireEndpoint.TryFromSocketAddress(_peers[peerId].Address, out WireEndpoint endpoint) ? endpoint : default;
+    }
+
+    // ------------------------------------------------------------------ time
+
+    /// <summary>Runs what is due and re-arms the one timer for the earliest remaining deadline.</summary>
+    private void Service(long now)
+    {
+        if (now >= _armedFor)
+        {
+            _armedFor = long.MaxValue; // it fired (or is about to): re-armed below
+        }
+
+        int expired;
+        do
+        {
+            expired = _pending.TakeExpired(now, _expired);
+            for (int i = 0; i < expired; i++)
+            {
+                Counters.Timeouts++;
+                ref Peer peer = ref _peers[_expired[i].PeerId];
+                peer.Rtt.OnTimeout();
+                peer.ConsecutiveTimeouts++;
+                OnTimeout(_expired[i], now);
+            }
+        }
+        while (expired == _expired.Length);
+
+        if (_pending.TryPeekDeadline(out long next) && next < _armedFor)
+        {
+            _armedFor = next;
+            _timer?.Change(TimeSpan.FromMicroseconds(Math.Max(next - now, 1)), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnTimeout(in PendingRequest request, long now)
+    {
+        switch ((RequestKind)request.Kind)
+        {
+            case RequestKind.Probe:
+                OnProbeTimeout(request, now);
+                break;
+            case RequestKind.Lookup:
+            case RequestKind.Inquire:
+                OnSearchRequestTimeout(request, now);
+                break;
+        }
+    }
+
+    private void OnRefused(in PendingRequest request, in Error error, long now)
+    {
+        switch ((RequestKind)request.Kind)
+        {
+            case RequestKind.Lookup:
+            case RequestKind.Inquire:
+                OnSearchRequestRefused(request, error, now);
+                break;
+            default:
+                break;
+        }
+    }
+
+    // ------------------------------------------------------------------ keys and contacts
+
+    /// <summary>Registers <paramref name="key"/> here (engine thread).</summary>
+    public LocalKey AddLocalKey(Key256 key, byte[] appData)
+    {
+        foreach (LocalKey existing in _keys)
+        {
+            if (existing.Key == key)
+            {
+                throw new DrtException(DrtError.DuplicateKey, $"Key {key} is already registered by this instance.");
+            }
+        }
+
+        var local = new LocalKey(key, appData, _options.LeafSetSide);
+        foreach (LocalKey other in _keys)
+        {
+            // The instance's own keys are ring members like any other: each appears in the other's tables.
+            local.LeafSet.TryAdd(new NodeRef(other.Key, SelfPeerId));
+            other.LeafSet.TryAdd(new NodeRef(key, SelfPeerId));
+        }
+
+        _keys.Add(local);
+        return local;
+    }
+
+    /// <summary>
+    /// Admits a remote key at <paramref name="endpoint"/> into every local key's leaf set and routing table and
+    /// into the resolver cache (engine thread). The join and maintenance protocols call this once an entry has
+    /// proved itself; tools and tests use it to seed a static ring.
+    /// </summary>
+    public void Admit(Key256 key, IPEndPoint endpoint, int rttMicros = 0)
+    {
+        if (!TryPeerOf(WireEndpoint.FromIPEndPoint(endpoint), out int peerId) || peerId == SelfPeerId)
+        {
+            return;
+        }
+
+        ref Peer peer = ref _peers[peerId];
+        peer.Verified = true;
+        var node = new NodeRef(key, peerId);
+        foreach (LocalKey local in _keys)
+        {
+            local.LeafSet.TryAdd(node);
+            local.Routes.TryAdd(new RoutingEntry(node, rttMicros > 0 ? rttMicros : peer.Rtt.SmoothedMicros, peer.Subnet));
+        }
+
+        Remember(node);
+    }
+
+    private enum RequestKind : byte
+    {
+        Probe = 1,
+        Lookup = 2,
+        Inquire = 3,
+    }
+}

@@ -1,0 +1,57 @@
+using Drt.Overlay.Wire.Protocol;
+
+namespace Drt.Overlay.Engine;
+
+/// <summary>
+/// What the engine saw and did, for metrics and tests. Written only on the engine's thread; readers on other
+/// threads see slightly stale values, which is fine for counters.
+/// </summary>
+internal sealed class EngineCounters
+{
+    private readonly long[] _dropped = new long[Enum.GetValues<DecodeStatus>().Length];
+
+    /// <summary>Datagrams handed to the engine.</summary>
+    public long Received { get; set; }
+
+    /// <summary>Datagrams sent.</summary>
+    public long Sent { get; set; }
+
+    /// <summary>Bytes sent.</summary>
+    public long SentBytes { get; set; }
+
+    /// <summary>Datagrams the transport refused (closed, too large, socket error).</summary>
+    public long SendFailures { get; set; }
+
+    /// <summary>Answers that matched no pending request or came from the wrong peer.</summary>
+    public long Unsolicited { get; set; }
+
+    /// <summary>Requests that timed out (each transmission counts).</summary>
+    public long Timeouts { get; set; }
+
+    /// <summary>Maintenance datagrams sent (probes, leaf-set exchanges, refreshes).</summary>
+    public long MaintenanceSent { get; set; }
+
+    /// <summary>Maintenance bytes sent.</summary>
+    public long MaintenanceBytes { get; set; }
+
+    /// <summary>Datagrams dropped because they failed to decode, by status.</summary>
+    public long Dropped(DecodeStatus status) => _dropped[(int)status];
+
+    /// <summary>All datagrams dropped for failing to decode.</summary>
+    public long DroppedTotal
+    {
+        get
+        {
+            long total = 0;
+            foreach (long n in _dropped)
+            {
+                total += n;
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Counts a datagram dropped with <paramref name="status"/>.</summary>
+    public void Drop(DecodeStatus status) => _dropped[(int)status]++;
+}

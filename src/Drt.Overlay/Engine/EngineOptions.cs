@@ -1,0 +1,66 @@
+using System.Net;
+using Drt.Overlay.Routing;
+using Drt.Overlay.Wire.Protocol;
+
+namespace Drt.Overlay.Engine;
+
+/// <summary>Settings of one engine; validated once, when the engine is built.</summary>
+internal sealed record EngineOptions
+{
+    /// <summary>The overlay's network id: datagrams of other networks are dropped unread.</summary>
+    public uint NetworkId { get; init; } = 0x44525431; // "DRT1"
+
+    /// <summary>The application's major version; peers with another major are incompatible.</summary>
+    public byte AppMajor { get; init; } = 1;
+
+    /// <summary>The application's minor version.</summary>
+    public byte AppMinor { get; init; }
+
+    /// <summary>Leaf-set entries per side for each registered key (5..16).</summary>
+    public int LeafSetSide { get; init; } = LeafSet.DefaultSideCapacity;
+
+    /// <summary>Parallel queries per search (α).</summary>
+    public int Alpha { get; init; } = 3;
+
+    /// <summary>Transmissions of one request before the peer counts as unreachable for it.</summary>
+    public int MaxAttempts { get; init; } = 3;
+
+    /// <summary>Most peers tracked at once.</summary>
+    public int MaxPeers { get; init; } = 4096;
+
+    /// <summary>Most requests awaiting answers at once.</summary>
+    public int MaxPending { get; init; } = 4096;
+
+    /// <summary>Most searches running at once.</summary>
+    public int MaxSearches { get; init; } = 256;
+
+    /// <summary>Where to find the network when alone.</summary>
+    public IReadOnlyList<IPEndPoint> Bootstrap { get; init; } = [];
+
+    /// <summary>The wire context this engine reads and writes with.</summary>
+    public WireContext WireContext => new(NetworkId, AppMajor, AppMinor);
+
+    /// <summary>Throws when a setting is out of range, naming it.</summary>
+    public void Validate()
+    {
+        if (LeafSetSide is < LeafSet.MinSideCapacity or > LeafSet.MaxSideCapacity)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"LeafSetSide must be in {LeafSet.MinSideCapacity}..{LeafSet.MaxSideCapacity}; it was {LeafSetSide}.");
+        }
+
+        if (Alpha is < 1 or > 16)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"Alpha must be in 1..16; it was {Alpha}.");
+        }
+
+        if (MaxAttempts is < 1 or > 8)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"MaxAttempts must be in 1..8; it was {MaxAttempts}.");
+        }
+
+        if (MaxPeers < 16 || MaxPending < 16 || MaxSearches < 1)
+        {
+            throw new DrtException(DrtError.InvalidSettings, "MaxPeers and MaxPending must be at least 16 and MaxSearches at least 1.");
+        }
+    }
+}

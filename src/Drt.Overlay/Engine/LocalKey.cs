@@ -1,0 +1,35 @@
+using Drt.Overlay.Routing;
+using Drt.Overlay.Wire;
+
+namespace Drt.Overlay.Engine;
+
+/// <summary>
+/// A key this instance registered: a member of the ring with its own leaf set and prefix routing table
+/// (DESIGN §1: every registered key is a ring member), and the application data it publishes.
+/// </summary>
+internal sealed class LocalKey
+{
+    /// <summary>Creates the state of a newly registered key.</summary>
+    public LocalKey(Key256 key, byte[] appData, int leafSetSide)
+    {
+        Key = key;
+        AppData = appData;
+        LeafSet = new LeafSet(key, leafSetSide);
+        Routes = new RoutingTable(key);
+    }
+
+    /// <summary>The key.</summary>
+    public Key256 Key { get; }
+
+    /// <summary>The application data published with it (replaced by update).</summary>
+    public byte[] AppData { get; set; }
+
+    /// <summary>Incremented on every update, so peers can tell newer records from older.</summary>
+    public ulong Sequence { get; set; } = 1;
+
+    /// <summary>The nearest registered keys on each side.</summary>
+    public LeafSet LeafSet { get; }
+
+    /// <summary>Prefix routing table centred on this key.</summary>
+    public RoutingTable Routes { get; }
+}
