@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
 using Drt.Overlay.Routing;
 using Drt.Overlay.Wire;
 using Drt.Overlay.Wire.Protocol;
@@ -58,7 +57,7 @@ internal sealed partial class Engine
 
         var lookup = new IterativeLookup(request.Target, request.Kind, request.Min, request.Max, request.MaxResults, _options.Alpha, SelfPeerId, request.AllowLocal);
         var op = new SearchOperation(slot, lookup, completed);
-        RandomNumberGenerator.Fill(op.Nonce);
+        FillNonce(op.Nonce);
         _searchSlots[slot] = op;
         Seed(op);
         Pump(op, now);

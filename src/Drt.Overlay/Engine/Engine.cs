@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Drt.Overlay.Routing;
 using Drt.Overlay.Transport;
 using Drt.Overlay.Wire;
@@ -31,6 +32,7 @@ internal sealed partial class Engine : IDatagramReceiver
     private readonly IDatagramTransport _transport;
     private readonly TimeProvider _time;
     private readonly Random _random;
+    private readonly RandomNumberGenerator? _nonces;
     private readonly WireContext _context;
     private readonly long _epoch;
     private readonly PeerTable _peers;
@@ -45,7 +47,18 @@ internal sealed partial class Engine : IDatagramReceiver
     private WireEndpoint _selfEndpoint;
 
     /// <summary>Builds an engine over <paramref name="transport"/>; call <see cref="Start"/> to run it.</summary>
-    public Engine(EngineOptions options, IDatagramTransport transport, TimeProvider time, Random random)
+    /// <param name="options">Validated settings.</param>
+    /// <param name="transport">Where datagrams come and go; the engine runs on its delivery thread.</param>
+    /// <param name="time">The clock (virtual in the simulator).</param>
+    /// <param name="random">
+    /// Message ids, jitter and choices among equals. Seeded in tests and the simulator; unpredictable (unseeded) in
+    /// a real node, since a message id is what ties an answer to its request.
+    /// </param>
+    /// <param name="nonces">
+    /// Where proof-of-liveness nonces come from: the operating system's generator when null. The simulator passes a
+    /// seeded generator so that a run replays byte for byte; a real node must not.
+    /// </param>
+    public Engine(EngineOptions options, IDatagramTransport transport, TimeProvider time, Random random, RandomNumberGenerator? nonces = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
@@ -56,6 +69,7 @@ internal sealed partial class Engine : IDatagramReceiver
         _transport = transport;
         _time = time;
         _random = random;
+        _nonces = nonces;
         _context = options.WireContext;
         _epoch = time.GetTimestamp();
         _peers = new PeerTable(options.MaxPeers);
@@ -123,6 +137,19 @@ internal sealed partial class Engine : IDatagramReceiver
         }
 
         Service(now);
+    }
+
+    /// <summary>Fills <paramref name="nonce"/> with fresh unpredictable bytes (seeded in the simulator).</summary>
+    private void FillNonce(Span<byte> nonce)
+    {
+        if (_nonces is null)
+        {
+            RandomNumberGenerator.Fill(nonce);
+        }
+        else
+        {
+            _nonces.GetBytes(nonce);
+        }
     }
 
     private long Now() => _time.GetElapsedTime(_epoch).Ticks / TimeSpan.TicksPerMicrosecond;
