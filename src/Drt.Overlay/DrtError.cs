@@ -35,4 +35,7 @@ public enum DrtError
 
     /// <summary>The operation is not valid in the current state (e.g. continuing a non-iterative search).</summary>
     InvalidOperation = 10,
+
+    /// <summary>The transport could not open or bind its socket (address in use, address not local); the inner exception says which.</summary>
+    TransportFailed = 11,
 }
