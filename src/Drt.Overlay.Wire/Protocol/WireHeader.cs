@@ -43,6 +43,15 @@ internal readonly record struct WireHeader(
     /// <summary>Bytes in the header.</summary>
     public const int Size = 20;
 
+    /// <summary>Where the message type byte sits.</summary>
+    public const int TypeOffset = 5;
+
+    /// <summary>Where the flags byte sits.</summary>
+    public const int FlagsOffset = 6;
+
+    /// <summary>Where the big-endian 64-bit message id starts.</summary>
+    public const int MessageIdOffset = 12;
+
     /// <summary>The first magic byte ('D').</summary>
     public const byte Magic0 = 0x44;
 
@@ -69,11 +78,11 @@ internal readonly record struct WireHeader(
         destination[2] = ProtocolVersion;
         destination[3] = AppMajor;
         destination[4] = AppMinor;
-        destination[5] = (byte)Type;
-        destination[6] = (byte)Flags;
+        destination[TypeOffset] = (byte)Type;
+        destination[FlagsOffset] = (byte)Flags;
         destination[7] = 0;
         BinaryPrimitives.WriteUInt32BigEndian(destination[8..], NetworkId);
-        BinaryPrimitives.WriteUInt64BigEndian(destination[12..], MessageId);
+        BinaryPrimitives.WriteUInt64BigEndian(destination[MessageIdOffset..], MessageId);
     }
 
     /// <summary>

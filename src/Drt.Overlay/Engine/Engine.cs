@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using Drt.Overlay.Routing;
 using Drt.Overlay.Transport;
 using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Fragmentation;
 using Drt.Overlay.Wire.Protocol;
 
 namespace Drt.Overlay.Engine;
@@ -38,6 +39,8 @@ internal sealed partial class Engine : IDatagramReceiver
     private readonly PeerTable _peers;
     private readonly PendingRequests _pending;
     private readonly PooledBufferWriter _out = new(4096);
+    private readonly PooledBufferWriter _fragmentOut = new(WireLimits.DefaultMaxDatagram);
+    private readonly Reassembler _reassembler = new();
     private readonly ConcurrentQueue<Action<long>> _commands = new();
     private readonly PendingRequest[] _expired = new PendingRequest[64];
     private readonly List<LocalKey> _keys = [];
@@ -104,6 +107,8 @@ internal sealed partial class Engine : IDatagramReceiver
         _timer?.Dispose();
         await _transport.CloseAsync().ConfigureAwait(false);
         _out.Dispose();
+        _fragmentOut.Dispose();
+        _reassembler.Dispose();
     }
 
     /// <summary>
@@ -189,6 +194,9 @@ internal sealed partial class Engine : IDatagramReceiver
             case MessageType.Error:
                 OnError(datagram, header, source, now);
                 break;
+            case MessageType.Fragment:
+                OnFragment(datagram, header, source, now);
+                break;
             default:
                 // Known to the wire, not (yet) served by this engine: counted, never answered.
                 Counters.Drop(DecodeStatus.UnknownType);
@@ -249,6 +257,25 @@ internal sealed partial class Engine : IDatagramReceiver
         where T : struct, IWireMessage<T>
     {
         ReadOnlySpan<byte> datagram = WireCodec.Encode(WireHeader.Create(_context, T.Type, messageId), message, _out);
+        if (datagram.Length <= _transport.MaxDatagramSize)
+        {
+            return SendDatagram(datagram, destination, maintenance);
+        }
+
+        // Too large for one datagram (a record with kilobytes of data): fragments, each of which is counted.
+        int count = Fragmenter.FragmentCount(datagram.Length, _transport.MaxDatagramSize);
+        bool sent = true;
+        for (int i = 0; i < count && sent; i++)
+        {
+            sent = SendDatagram(Fragmenter.Write(datagram, i, _transport.MaxDatagramSize, _fragmentOut), destination, maintenance);
+        }
+
+        Counters.FragmentedSends++;
+        return sent;
+    }
+
+    private bool SendDatagram(ReadOnlySpan<byte> datagram, SocketAddress destination, bool maintenance)
+    {
         if (!_transport.TrySend(datagram, destination))
         {
             Counters.SendFailures++;
@@ -264,6 +291,26 @@ internal sealed partial class Engine : IDatagramReceiver
         }
 
         return true;
+    }
+
+    /// <summary>A fragment arrived: store it, and when its message is complete, receive the whole as one datagram.</summary>
+    private void OnFragment(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (!TryDecode(datagram, header, out Fragment fragment))
+        {
+            return;
+        }
+
+        ReassemblyResult result = _reassembler.Accept(source, header.MessageId, fragment, now, out ReadOnlyMemory<byte> whole);
+        if (result == ReassemblyResult.Completed)
+        {
+            // The reassembler guarantees the whole is not itself a fragment, so this recursion is one level deep.
+            Receive(whole, source, now);
+        }
+        else if (result is ReassemblyResult.Inconsistent or ReassemblyResult.TooManyFragments)
+        {
+            Counters.Drop(DecodeStatus.Malformed);
+        }
     }
 
     /// <summary>A fresh random message id (0 is never used, so a default id is never valid).</summary>
@@ -368,7 +415,19 @@ internal sealed partial class Engine : IDatagramReceiver
         }
         while (expired == _expired.Length);
 
-        if (_pending.TryPeekDeadline(out long next) && next < _armedFor)
+        long next = long.MaxValue;
+        if (_reassembler.Active > 0)
+        {
+            _reassembler.Expire(now);
+            next = _reassembler.NextExpiry;
+        }
+
+        if (_pending.TryPeekDeadline(out long pendingNext))
+        {
+            next = Math.Min(next, pendingNext);
+        }
+
+        if (next != long.MaxValue && next < _armedFor)
         {
             _armedFor = next;
             _timer?.Change(TimeSpan.FromMicroseconds(Math.Max(next - now, 1)), Timeout.InfiniteTimeSpan);

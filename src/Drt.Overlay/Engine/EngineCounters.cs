@@ -28,6 +28,9 @@ internal sealed class EngineCounters
     /// <summary>Requests that timed out (each transmission counts).</summary>
     public long Timeouts { get; set; }
 
+    /// <summary>Messages too large for one datagram, sent as fragments.</summary>
+    public long FragmentedSends { get; set; }
+
     /// <summary>Maintenance datagrams sent (probes, leaf-set exchanges, refreshes).</summary>
     public long MaintenanceSent { get; set; }
 

@@ -28,7 +28,7 @@ internal sealed class StaticRing
     /// <summary>The nodes in key order: the oracle.</summary>
     public Node[] Sorted { get; }
 
-    public static StaticRing Build(int seed, int count, LinkProfile link, int randomContacts = 24, int leafSetSide = 8)
+    public static StaticRing Build(int seed, int count, LinkProfile link, int randomContacts = 24, int leafSetSide = 8, int appDataSize = 40)
     {
         var scheduler = new VirtualTimeScheduler();
         var network = new SimulatedNetwork(scheduler, seed, link);
@@ -40,7 +40,7 @@ internal sealed class StaticRing
             var engine = new Overlay.Engine.Engine(new EngineOptions { LeafSetSide = leafSetSide }, transport, scheduler, new Random(seed ^ (i * 7919)), new SeededRandomNumberGenerator(seed ^ (i * 104729)));
             Key256 key = Key256.Random(random);
             engine.Start();
-            nodes[i] = new Node(engine, transport, key, AppDataOf(key));
+            nodes[i] = new Node(engine, transport, key, AppDataOf(key, appDataSize));
             engine.AddLocalKey(key, nodes[i].AppData);
         }
 
@@ -64,11 +64,15 @@ internal sealed class StaticRing
     }
 
     /// <summary>Application data a key is registered with: recognisably its own.</summary>
-    public static byte[] AppDataOf(Key256 key)
+    public static byte[] AppDataOf(Key256 key, int size)
     {
-        byte[] data = new byte[40];
+        byte[] data = new byte[size];
         key.WriteBigEndian(data);
-        data[32] = 0xDA;
+        for (int i = Key256.Size; i < size; i++)
+        {
+            data[i] = (byte)(i * 31);
+        }
+
         return data;
     }
 

@@ -159,6 +159,27 @@ public sealed class StaticRingSearchTests
     }
 
     [Fact]
+    public void ARecordWithFiveKilobytesOfDataArrivesInFragmentsOverADisorderlyLink()
+    {
+        const int Seed = 5120;
+        StaticRing ring = StaticRing.Build(Seed, count: 60, s_wan with { Duplicate = 0.05, Reorder = 0.2, Loss = 0.02 }, appDataSize: WireLimits.MaxAppData);
+        var random = new Random(Seed + 1);
+
+        for (int i = 0; i < 10; i++)
+        {
+            StaticRing.Node from = ring.Nodes[random.Next(ring.Nodes.Length)];
+            StaticRing.Node owner = ring.Nodes[random.Next(ring.Nodes.Length)];
+            SearchOutcome outcome = ring.Search(from, SearchRequest.Exact(owner.Key, allowLocal: true));
+
+            SearchResultData result = Assert.Single(outcome.Results);
+            Assert.Equal(WireLimits.MaxAppData, result.AppData.Length);
+            Assert.True(owner.AppData.AsSpan().SequenceEqual(result.AppData), $"seed {Seed}: application data of {owner.Key} differs");
+        }
+
+        Assert.True(ring.Nodes.Sum(n => n.Engine.Counters.FragmentedSends) > 0, $"seed {Seed}: nothing was fragmented");
+    }
+
+    [Fact]
     public void TheSameSeedReplaysTheSameSearchesByteForByte()
     {
         static ulong Run()
