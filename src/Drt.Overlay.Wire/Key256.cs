@@ -439,8 +439,14 @@ public readonly struct Key256 : IEquatable<Key256>, IComparable<Key256>, ICompar
     /// </summary>
     /// <param name="domainTag">Separates this use of the hash from every other (e.g. "drt-overlay/key/v1").</param>
     /// <param name="publicKey">The owner's public key bytes (32 for Ed25519).</param>
-    /// <param name="classifier">A short application string, at most <see cref="MaxClassifierBytes"/> bytes of UTF-8.</param>
-    /// <exception cref="ArgumentException">An input is empty or too long.</exception>
+    /// <param name="classifier">
+    /// A short application string, 0..<see cref="MaxClassifierBytes"/> bytes of UTF-8. Empty is valid (a key with no
+    /// classifier, as DRT allows) and derives a different key from every non-empty classifier.
+    /// </param>
+    /// <exception cref="ArgumentException">
+    /// The domain tag or public key is empty or longer than 65,535 bytes, or the classifier is longer than
+    /// <see cref="MaxClassifierBytes"/> bytes of UTF-8; the message names which.
+    /// </exception>
     public static Key256 Derive(ReadOnlySpan<byte> domainTag, ReadOnlySpan<byte> publicKey, string classifier)
     {
         ArgumentNullException.ThrowIfNull(classifier);
