@@ -45,6 +45,7 @@ internal sealed partial class Engine : IDatagramReceiver
     private readonly PendingRequest[] _expired = new PendingRequest[64];
     private readonly List<LocalKey> _keys = [];
     private readonly SocketAddress _scratchAddress;
+    private readonly SocketAddress _scratchV4 = new(AddressFamily.InterNetwork);
     private ITimer? _timer;
     private long _armedFor = long.MaxValue;
     private WireEndpoint _selfEndpoint;
@@ -375,8 +376,11 @@ internal sealed partial class Engine : IDatagramReceiver
             return false; // an IPv4-only transport cannot reach it
         }
 
-        endpoint.WriteTo(_scratchAddress);
-        return _peers.TryGetOrAdd(_scratchAddress, out peerId, out _);
+        // One address form per peer: IPv4 peers as IPv4 even on a dual-stack transport, which reports their
+        // datagrams' sources that way and maps them itself when sending.
+        SocketAddress scratch = endpoint.IsIPv6 ? _scratchAddress : _scratchV4;
+        endpoint.WriteTo(scratch);
+        return _peers.TryGetOrAdd(scratch, out peerId, out _);
     }
 
     /// <summary>The endpoint of a peer (or of this instance) as it goes on the wire.</summary>
