@@ -49,6 +49,17 @@ internal sealed partial class Engine
     /// </summary>
     public bool StartSearch(in SearchRequest request, Action<SearchOutcome> completed, long now)
     {
+        ArgumentNullException.ThrowIfNull(completed);
+        return StartSearch(request, (outcome, _) => completed(outcome), now);
+    }
+
+    /// <summary>
+    /// Starts a search whose completion also receives the time of the event that ended it. With
+    /// <paramref name="seeds"/> the search starts from those nodes only, not from what this instance knows (the split
+    /// check asks another part of the ring).
+    /// </summary>
+    private bool StartSearch(in SearchRequest request, Action<SearchOutcome, long> completed, long now, ReadOnlySpan<NodeRef> seeds = default)
+    {
         int slot = Array.IndexOf(_searchSlots, null);
         if (slot < 0)
         {
@@ -59,7 +70,18 @@ internal sealed partial class Engine
         var op = new SearchOperation(slot, lookup, completed);
         FillNonce(op.Nonce);
         _searchSlots[slot] = op;
-        Seed(op);
+        if (seeds.IsEmpty)
+        {
+            Seed(op);
+        }
+        else
+        {
+            foreach (NodeRef seed in seeds)
+            {
+                lookup.AddSeed(seed);
+            }
+        }
+
         Pump(op, now);
         return true;
     }
@@ -289,6 +311,12 @@ internal sealed partial class Engine
             return;
         }
 
+        if ((RequestKind)request.Kind == RequestKind.Verify)
+        {
+            OnVerifyAnswer(authority, request);
+            return;
+        }
+
         if (_searchSlots[request.Owner] is not SearchOperation op || !op.InFlight.Remove(request.MessageId, out NodeRef node))
         {
             return;
@@ -358,7 +386,6 @@ internal sealed partial class Engine
 
     private void Complete(SearchOperation op, long now)
     {
-        _ = now;
         if (_searchSlots[op.Slot] != op)
         {
             return;
@@ -367,7 +394,7 @@ internal sealed partial class Engine
         _searchSlots[op.Slot] = null;
         Key256 target = op.Lookup.Target;
         op.Confirmed.Sort((a, b) => Key256.CompareCloseness(target, a.Key, b.Key));
-        op.Completed(new SearchOutcome(op.Confirmed, [.. op.Lookup.Path]));
+        op.Completed(new SearchOutcome(op.Confirmed, [.. op.Lookup.Path]), now);
     }
 
     // ------------------------------------------------------------------ answering
@@ -647,13 +674,13 @@ internal sealed partial class Engine
     }
 
     /// <summary>The engine-side state of one search.</summary>
-    private sealed class SearchOperation(int slot, IterativeLookup lookup, Action<SearchOutcome> completed)
+    private sealed class SearchOperation(int slot, IterativeLookup lookup, Action<SearchOutcome, long> completed)
     {
         public int Slot { get; } = slot;
 
         public IterativeLookup Lookup { get; } = lookup;
 
-        public Action<SearchOutcome> Completed { get; } = completed;
+        public Action<SearchOutcome, long> Completed { get; } = completed;
 
         public byte[] Nonce { get; } = new byte[WireLimits.NonceLength];
 

@@ -198,6 +198,27 @@ internal sealed partial class Engine : IDatagramReceiver
             case MessageType.Fragment:
                 OnFragment(datagram, header, source, now);
                 break;
+            case MessageType.Solicit:
+                OnSolicit(datagram, header, source);
+                break;
+            case MessageType.Advertise:
+                OnAdvertise(datagram, header, source, now);
+                break;
+            case MessageType.Request:
+                OnRequest(datagram, header, source);
+                break;
+            case MessageType.Ack:
+                OnAck(datagram, header, source, now);
+                break;
+            case MessageType.Flood:
+                OnFlood(datagram, header, source, now);
+                break;
+            case MessageType.LeafSetRequest:
+                OnLeafSetRequest(datagram, header, source, now);
+                break;
+            case MessageType.LeafSetReply:
+                OnLeafSetReply(datagram, header, source, now);
+                break;
             default:
                 // Known to the wire, not (yet) served by this engine: counted, never answered.
                 Counters.Drop(DecodeStatus.UnknownType);
@@ -419,11 +440,11 @@ internal sealed partial class Engine : IDatagramReceiver
         }
         while (expired == _expired.Length);
 
-        long next = long.MaxValue;
+        long next = Maintain(now);
         if (_reassembler.Active > 0)
         {
             _reassembler.Expire(now);
-            next = _reassembler.NextExpiry;
+            next = Math.Min(next, _reassembler.NextExpiry);
         }
 
         if (_pending.TryPeekDeadline(out long pendingNext))
@@ -448,6 +469,25 @@ internal sealed partial class Engine : IDatagramReceiver
             case RequestKind.Lookup:
             case RequestKind.Inquire:
                 OnSearchRequestTimeout(request, now);
+                break;
+            case RequestKind.Verify:
+                OnVerifyTimeout(request, now);
+                break;
+            case RequestKind.LeafSet:
+                if (request.Attempt + 1 < _options.MaxAttempts && _peers[request.PeerId].Address is not null)
+                {
+                    // The same request again (same id): the neighbour may answer any copy.
+                    RetryLeafSet(request, now);
+                }
+                else
+                {
+                    DeclareDead(request.PeerId, now, tell: true);
+                }
+
+                break;
+            case RequestKind.Solicit:
+            case RequestKind.JoinRequest:
+                // Unanswered joins are retried by the maintenance round while the instance has not joined.
                 break;
         }
     }
@@ -519,5 +559,9 @@ internal sealed partial class Engine : IDatagramReceiver
         Probe = 1,
         Lookup = 2,
         Inquire = 3,
+        Verify = 4,
+        LeafSet = 5,
+        Solicit = 6,
+        JoinRequest = 7,
     }
 }

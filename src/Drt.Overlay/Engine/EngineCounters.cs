@@ -28,6 +28,18 @@ internal sealed class EngineCounters
     /// <summary>Requests that timed out (each transmission counts).</summary>
     public long Timeouts { get; set; }
 
+    /// <summary>Peers declared dead: a verification or leaf-set request went unanswered after every retry.</summary>
+    public long DeclaredDead { get; set; }
+
+    /// <summary>Split checks started: searches for a local key from outside this instance's own view.</summary>
+    public long SplitChecks { get; set; }
+
+    /// <summary>Split checks that found keys belonging in a leaf set that it lacked (a merge began).</summary>
+    public long SplitsFound { get; set; }
+
+    /// <summary>Candidates not verified because the verification table was full (offered again next round).</summary>
+    public long VerificationsDropped { get; set; }
+
     /// <summary>Messages too large for one datagram, sent as fragments.</summary>
     public long FragmentedSends { get; set; }
 

@@ -37,6 +37,15 @@ internal sealed record EngineOptions
     /// <summary>Where to find the network when alone.</summary>
     public IReadOnlyList<IPEndPoint> Bootstrap { get; init; } = [];
 
+    /// <summary>
+    /// How often each key exchanges leaf sets with its nearest neighbours (±10% jitter). Default 12 s: about four
+    /// maintenance datagrams per key per period in a stable network, within DESIGN's 0.5 per second per node.
+    /// </summary>
+    public TimeSpan MaintenancePeriod { get; init; } = TimeSpan.FromSeconds(12);
+
+    /// <summary><see cref="MaintenancePeriod"/> in microseconds.</summary>
+    public long MaintenancePeriodMicros => MaintenancePeriod.Ticks / TimeSpan.TicksPerMicrosecond;
+
     /// <summary>The wire context this engine reads and writes with.</summary>
     public WireContext WireContext => new(NetworkId, AppMajor, AppMinor);
 
@@ -56,6 +65,11 @@ internal sealed record EngineOptions
         if (MaxAttempts is < 1 or > 8)
         {
             throw new DrtException(DrtError.InvalidSettings, $"MaxAttempts must be in 1..8; it was {MaxAttempts}.");
+        }
+
+        if (MaintenancePeriod < TimeSpan.FromMilliseconds(100) || MaintenancePeriod > TimeSpan.FromHours(1))
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"MaintenancePeriod must be between 100 ms and 1 h; it was {MaintenancePeriod}.");
         }
 
         if (MaxPeers < 16 || MaxPending < 16 || MaxSearches < 1)

@@ -32,4 +32,13 @@ internal sealed class LocalKey
 
     /// <summary>Prefix routing table centred on this key.</summary>
     public RoutingTable Routes { get; }
+
+    /// <summary>
+    /// Whether a search has placed the key among its neighbours and announced it; until then maintenance searches
+    /// again.
+    /// </summary>
+    public bool Placed { get; set; }
+
+    /// <summary>Whether the search that places the key is under way.</summary>
+    public bool Placing { get; set; }
 }

@@ -110,6 +110,22 @@ internal sealed class LeafSet
     /// <summary>Removes a key from both sides; false when it was not there.</summary>
     public bool Remove(Key256 key) => RemoveFrom(_larger, ref _largerCount, key) | RemoveFrom(_smaller, ref _smallerCount, key);
 
+    /// <summary>
+    /// True when <see cref="TryAdd"/> would add <paramref name="key"/>: it is not the owner or a member, and a side has
+    /// room for it or holds a farther key it would evict.
+    /// </summary>
+    public bool WouldAdd(Key256 key)
+    {
+        if (key == Owner || Contains(key))
+        {
+            return false;
+        }
+
+        return _largerCount < _larger.Length || _smallerCount < _smaller.Length
+            || Key256.ClockwiseDistance(Owner, key) < Key256.ClockwiseDistance(Owner, _larger[_largerCount - 1].Key)
+            || Key256.ClockwiseDistance(key, Owner) < Key256.ClockwiseDistance(_smaller[_smallerCount - 1].Key, Owner);
+    }
+
     /// <summary>True when <paramref name="key"/> is a member (on either side).</summary>
     public bool Contains(Key256 key) => IndexOf(_larger, _largerCount, key) >= 0 || IndexOf(_smaller, _smallerCount, key) >= 0;
 

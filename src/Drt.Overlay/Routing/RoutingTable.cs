@@ -131,6 +131,92 @@ internal sealed class RoutingTable
         return RoutingTableAddResult.Replaced;
     }
 
+    /// <summary>
+    /// True when <paramref name="key"/> would be added to a cell with room (not replacing anyone): the cell is not
+    /// full, the key is not in it, and its row is under the subnet cap for <paramref name="subnet"/>.
+    /// </summary>
+    public bool HasRoomFor(Key256 key, ulong subnet)
+    {
+        int row = Owner.SharedPrefixLength(key);
+        if (row == Key256.DigitCount)
+        {
+            return false;
+        }
+
+        if (_rows[row] is not RoutingEntry[] entries)
+        {
+            return true;
+        }
+
+        byte[] counts = _cellCounts[row]!;
+        int column = key.GetDigit(row);
+        int start = column * CellCapacity;
+        for (int i = start; i < start + counts[column]; i++)
+        {
+            if (entries[i].Node.Key == key)
+            {
+                return false;
+            }
+        }
+
+        return counts[column] < CellCapacity && CountSubnet(entries, counts, subnet) < MaxPerSubnetPerRow;
+    }
+
+    /// <summary>True when the table holds <paramref name="key"/> at <paramref name="peerId"/>.</summary>
+    public bool Contains(Key256 key, int peerId)
+    {
+        int row = Owner.SharedPrefixLength(key);
+        if (row == Key256.DigitCount || _rows[row] is not RoutingEntry[] entries)
+        {
+            return false;
+        }
+
+        int column = key.GetDigit(row);
+        int start = column * CellCapacity;
+        for (int i = start; i < start + _cellCounts[row]![column]; i++)
+        {
+            if (entries[i].Node.Key == key && entries[i].Node.PeerId == peerId)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Removes every entry at <paramref name="peerId"/> (a peer declared dead); returns how many.</summary>
+    public int RemovePeer(int peerId)
+    {
+        int removed = 0;
+        for (int row = 0; row < _rows.Length; row++)
+        {
+            if (_rows[row] is not RoutingEntry[] entries)
+            {
+                continue;
+            }
+
+            byte[] counts = _cellCounts[row]!;
+            for (int column = 0; column < Columns; column++)
+            {
+                int start = column * CellCapacity;
+                for (int i = start + counts[column] - 1; i >= start; i--)
+                {
+                    if (entries[i].Node.PeerId == peerId)
+                    {
+                        int count = counts[column];
+                        Array.Copy(entries, i + 1, entries, i, start + count - i - 1);
+                        entries[start + count - 1] = default;
+                        counts[column] = (byte)(count - 1);
+                        _count--;
+                        removed++;
+                    }
+                }
+            }
+        }
+
+        return removed;
+    }
+
     /// <summary>Removes a key; false when it was not in the table.</summary>
     public bool Remove(Key256 key)
     {

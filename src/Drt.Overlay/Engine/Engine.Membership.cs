@@ -1,0 +1,1039 @@
+using System.Net;
+using System.Security.Cryptography;
+using Drt.Overlay.Routing;
+using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
+
+namespace Drt.Overlay.Engine;
+
+/// <summary>
+/// Membership: how entries get into the leaf sets and routing tables and how they leave. Nothing learned from the
+/// network is admitted on someone's word: a candidate (key, address) is <em>verified</em> first — an inquire with a
+/// fresh nonce, answered from that address by the owner of that key — which proves return routability and liveness
+/// at once. The same check, failing, is how a member is declared dead; so a dead node cannot be re-admitted by a
+/// neighbour's stale leaf set.
+/// </summary>
+/// <remarks>
+/// Maintenance is periodic, not reactive (MC-DRT §3.2.6): every <see cref="EngineOptions.MaintenancePeriod"/> each
+/// local key asks its nearest neighbour on each side for its leaf set. Members the neighbour should list but does not
+/// are re-verified; new ones are verified and admitted. With the replies to others' requests that is about four
+/// datagrams per key per period in a stable network.
+/// </remarks>
+internal sealed partial class Engine
+{
+    private const int MaxVerifications = 128;
+    private const int JoinNonceLength = 16;
+    private const int RecentSolicits = 64;
+    private const int AdvertiseKeys = 8;
+    private const int RecentFloods = 64;
+
+    /// <summary>Maintenance rounds between split checks (about two minutes at the default period).</summary>
+    private const int SplitCheckRounds = 10;
+
+    private readonly Verification[] _verifications = new Verification[MaxVerifications];
+    private readonly byte[] _verifyNonces = new byte[MaxVerifications * WireLimits.NonceLength];
+    private readonly byte[] _recentSolicits = new byte[RecentSolicits * WireLimits.NonceHashLength];
+    private readonly WireKey[] _advertised = new WireKey[AdvertiseKeys];
+    private readonly RouteEntry[] _leftEntries = new RouteEntry[LeafSet.MaxSideCapacity];
+    private readonly RouteEntry[] _rightEntries = new RouteEntry[LeafSet.MaxSideCapacity];
+    private readonly WireEndpoint[] _flooded = new WireEndpoint[WireLimits.MaxPath];
+    private readonly (Key256 Key, int PeerId)[] _recentFloods = Enumerable.Repeat((Key256.Zero, int.MinValue), RecentFloods).ToArray();
+    private int _recentFloodNext;
+    private readonly byte[] _joinNonce = new byte[JoinNonceLength];
+    private int _recentSolicitNext;
+    private bool _neighbourhoodPending;
+    private readonly NodeRef[] _splitSeeds = new NodeRef[AdvertiseKeys];
+    private int _splitSeedCount;
+    private SplitCheckState _splitCheck;
+    private int _maintenanceRound;
+    private long _nextMaintenance = long.MinValue;
+    private int _probeCursor;
+
+    /// <summary>Whether this instance has joined through its bootstrap endpoints (or needs none).</summary>
+    public bool Joined { get; private set; }
+
+    /// <summary>
+    /// Starts joining the ring through <see cref="EngineOptions.Bootstrap"/> (engine thread): the solicit handshake,
+    /// then a search for each local key's neighbourhood. Maintenance retries while nothing has answered.
+    /// </summary>
+    public void Join(long now)
+    {
+        if (_options.Bootstrap.Count == 0)
+        {
+            Joined = true;
+            return;
+        }
+
+        for (int i = 0; i < _options.Bootstrap.Count; i++)
+        {
+            Solicit(i, now);
+        }
+    }
+
+    /// <summary>Starts the handshake with bootstrap endpoint <paramref name="index"/> (the join, or a split check).</summary>
+    private void Solicit(int index, long now)
+    {
+        if (!TryPeerOf(WireEndpoint.FromIPEndPoint(_options.Bootstrap[index]), out int peerId) || peerId == SelfPeerId)
+        {
+            return;
+        }
+
+        FillNonce(_joinNonce);
+        Span<byte> hash = stackalloc byte[WireLimits.NonceHashLength];
+        SHA256.HashData(_joinNonce, hash);
+        RouteEntry? sender = _keys.Count > 0 ? new RouteEntry(_keys[0].Key, _selfEndpoint) : null;
+
+        // Padding pays in advance for the advertise: the answer is never larger than the solicit.
+        var solicit = new Solicit(hash.ToArray(), sender, SolicitPadding);
+        SendRequest(solicit, peerId, RequestKind.Solicit, owner: index, attempt: 0, NewMessageId(), now, maintenance: true);
+    }
+
+    /// <summary>Padding that makes a solicit as large as the largest advertise we answer it with.</summary>
+    private const int SolicitPadding = (AdvertiseKeys * (Key256.Size + 2)) + 8;
+
+    // ------------------------------------------------------------------ join handshake (known node's side)
+
+    private void OnSolicit(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source)
+    {
+        if (!TryDecode(datagram, header, out Solicit solicit))
+        {
+            return;
+        }
+
+        // No state for the joiner, only its commitment, in a small ring: the request must reveal a nonce that hashes
+        // to one of the recent commitments.
+        solicit.NonceHash.Span.CopyTo(_recentSolicits.AsSpan(_recentSolicitNext * WireLimits.NonceHashLength, WireLimits.NonceHashLength));
+        _recentSolicitNext = (_recentSolicitNext + 1) % RecentSolicits;
+
+        // Keys spread over what we know, cut to what the solicit paid for (no amplification).
+        int fit = Math.Clamp((datagram.Length - WireHeader.Size - 40) / (Key256.Size + 2), 0, AdvertiseKeys);
+        int count = SpreadKeys(_advertised.AsSpan(0, fit));
+        Send(new Advertise(solicit.NonceHash, new WireList<WireKey>(_advertised.AsMemory(0, count))), header.MessageId, source);
+    }
+
+    private void OnRequest(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source)
+    {
+        if (!TryDecode(datagram, header, out Request request))
+        {
+            return;
+        }
+
+        Span<byte> hash = stackalloc byte[WireLimits.NonceHashLength];
+        SHA256.HashData(request.Nonce.Span, hash);
+        bool committed = false;
+        for (int i = 0; i < RecentSolicits && !committed; i++)
+        {
+            committed = _recentSolicits.AsSpan(i * WireLimits.NonceHashLength, WireLimits.NonceHashLength).SequenceEqual(hash);
+        }
+
+        if (!committed)
+        {
+            return; // dropped silently: no oracle
+        }
+
+        // The joiner has proved it receives at its address: entries first, then the ack that ends its handshake.
+        foreach (WireKey wanted in request.Keys)
+        {
+            if (TryEntryOf(wanted.Key, out RouteEntry entry))
+            {
+                Send(new Flood(FloodFlags.NoAck, wanted.Key, entry, null, default), NewMessageId(), source, maintenance: true);
+            }
+        }
+
+        Send(new Ack(AckFlags.None), header.MessageId, source);
+    }
+
+    // ------------------------------------------------------------------ join handshake (joiner's side)
+
+    private void OnAdvertise(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (!TryDecode(datagram, header, out Advertise advertise) || !TryMatch(header, source, now, out PendingRequest pending))
+        {
+            return;
+        }
+
+        int count = 0;
+        foreach (WireKey key in advertise.Keys)
+        {
+            _advertised[count++] = key;
+        }
+
+        var request = new Request(_joinNonce, new WireList<WireKey>(_advertised.AsMemory(0, count)));
+        SendRequest(request, pending.PeerId, RequestKind.JoinRequest, pending.Owner, attempt: 0, NewMessageId(), now, maintenance: true);
+    }
+
+    private void OnAck(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (!TryDecode(datagram, header, out Ack _) || !TryMatch(header, source, now, out PendingRequest pending)
+            || (RequestKind)pending.Kind != RequestKind.JoinRequest)
+        {
+            return;
+        }
+
+        if (Joined)
+        {
+            // A split check's handshake: search from the bootstrap node's entries once they are here.
+            if (_splitCheck == SplitCheckState.Handshake)
+            {
+                _splitCheck = SplitCheckState.AwaitingEntries;
+                CheckSplitFromBootstrapEntries(now);
+            }
+
+            return;
+        }
+
+        // The bootstrap node sent its entries just before this ack, as floods; they seed the neighbourhood searches.
+        // The network may reorder them behind the ack: then the searches start with the first entry that arrives.
+        Joined = true;
+        if (_cache.Count == 0)
+        {
+            _neighbourhoodPending = true;
+            return;
+        }
+
+        FindNeighbourhoods(now);
+    }
+
+    private void FindNeighbourhoods(long now)
+    {
+        _neighbourhoodPending = false;
+        foreach (LocalKey local in _keys)
+        {
+            FindNeighbourhood(local, now);
+        }
+    }
+
+    /// <summary>
+    /// Searches for the keys nearest <paramref name="local"/>'s key (a registration search) and verifies everything it
+    /// meets into the tables; then announces the key to its new leaf set.
+    /// </summary>
+    private void FindNeighbourhood(LocalKey local, long now)
+    {
+        if (local.Placing)
+        {
+            return;
+        }
+
+        var request = new SearchRequest(local.Key, LookupKind.Nearest, Key256.Zero, Key256.MaxValue, WireLimits.MaxReplyEntries, AllowLocal: false);
+        local.Placing = StartSearch(request, (outcome, at) => OnNeighbourhood(local, outcome, at), now);
+    }
+
+    private void OnNeighbourhood(LocalKey local, SearchOutcome outcome, long now)
+    {
+        local.Placing = false;
+        if (!_keys.Contains(local))
+        {
+            return; // unregistered while the search ran
+        }
+
+        // Confirmed results answered an inquire with our nonce: admit them outright.
+        foreach (SearchResultData result in outcome.Results)
+        {
+            if (TryPeerOf(WireEndpoint.FromIPEndPoint(result.Endpoint), out int peerId) && peerId != SelfPeerId)
+            {
+                AdmitPeer(result.Key, peerId, tell: false);
+            }
+        }
+
+        // Every hop that answered is alive at its address; verify its key before it enters a table.
+        foreach (LookupHop hop in outcome.Path)
+        {
+            if (hop.Outcome == HopOutcome.Accepted)
+            {
+                Learn(hop.Node.Key, hop.Node.PeerId, now);
+            }
+        }
+
+        // Placed once the search reached anyone; a search that met nobody is repeated by the next maintenance round.
+        local.Placed = outcome.Path.Count > 0 || outcome.Results.Count > 0;
+        Announce(local, now);
+        MaintainLeafSet(local, now);
+    }
+
+    /// <summary>Tells every member of <paramref name="local"/>'s leaf set that the key is here (a flood, no ack).</summary>
+    private void Announce(LocalKey local, long now)
+    {
+        var entry = new RouteEntry(local.Key, _selfEndpoint);
+        _flooded[0] = _selfEndpoint;
+        var already = new WireList<WireEndpoint>(_flooded.AsMemory(0, 1));
+        foreach (NodeRef member in local.LeafSet.Smaller)
+        {
+            SendFlood(member, entry, already);
+        }
+
+        foreach (NodeRef member in local.LeafSet.Larger)
+        {
+            SendFlood(member, entry, already);
+        }
+
+        _ = now;
+    }
+
+    private void SendFlood(NodeRef to, in RouteEntry entry, in WireList<WireEndpoint> already)
+    {
+        if (to.PeerId != SelfPeerId)
+        {
+            Send(new Flood(FloodFlags.NoAck, to.Key, entry, null, already), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
+        }
+    }
+
+    private void OnFlood(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (!TryDecode(datagram, header, out Flood flood) || !TryPeerOf(flood.Entry.Endpoint, out int peerId) || peerId == SelfPeerId)
+        {
+            return;
+        }
+
+        if ((flood.Flags & FloodFlags.Revoke) != 0)
+        {
+            // Security mode None: only the key's own node may revoke it, from its own address. From anyone else a
+            // revoke is a suspicion: a member we hold is checked again, once per wave, and removed only if it fails.
+            if (_peers.TryGet(source, out int from) && from == peerId)
+            {
+                RemoveKey(flood.Entry.Key);
+            }
+            else if (IsMember(flood.Entry.Key, peerId) && FirstSightOfFlood(flood.Entry.Key, ~peerId))
+            {
+                Verify(flood.Entry.Key, peerId, now, recheck: true, hinted: true);
+            }
+
+            return;
+        }
+
+        // A candidate that would enter a table is verified; nothing is taken on the flooder's word. The cache only
+        // seeds searches, which verify their results themselves.
+        Remember(new NodeRef(flood.Entry.Key, peerId));
+        _ = Learn(flood.Entry.Key, peerId, now);
+        if (_neighbourhoodPending)
+        {
+            FindNeighbourhoods(now);
+        }
+
+        if (_splitCheck != SplitCheckState.Idle && flood.AlreadyFlooded.Count == 0 && _splitSeedCount < _splitSeeds.Length)
+        {
+            // An entry answering our handshake request (those carry no already-flooded list).
+            _splitSeeds[_splitSeedCount++] = new NodeRef(flood.Entry.Key, peerId);
+            if (_splitCheck == SplitCheckState.AwaitingEntries)
+            {
+                CheckSplitFromBootstrapEntries(now);
+            }
+        }
+
+        // Pass the wave on once, and only while the key still falls into one of our leaf sets: then the nodes beyond
+        // us on the far side may hold it in theirs too. Each node forwards a given key at most once per wave (the
+        // recent-flood ring), so a wave costs about one datagram per leaf-set slot it fills.
+        if (flood.AlreadyFlooded.Count == 0 || flood.AlreadyFlooded.Count >= WireLimits.MaxPath || !FirstSightOfFlood(flood.Entry.Key, peerId))
+        {
+            return;
+        }
+
+        int n = flood.AlreadyFlooded.CopyTo(_flooded);
+        _flooded[n++] = _selfEndpoint;
+        var already = new WireList<WireEndpoint>(_flooded.AsMemory(0, n));
+        foreach (LocalKey local in _keys)
+        {
+            if (!local.LeafSet.WouldAdd(flood.Entry.Key) && !local.LeafSet.Contains(flood.Entry.Key))
+            {
+                continue;
+            }
+
+            // Onwards, away from the new key: the nodes beyond us that may still hold it within their leaf sets.
+            ReadOnlySpan<NodeRef> side = Key256.ClockwiseDistance(local.Key, flood.Entry.Key) < Key256.ClockwiseDistance(flood.Entry.Key, local.Key)
+                ? local.LeafSet.Smaller
+                : local.LeafSet.Larger;
+            foreach (NodeRef member in side)
+            {
+                if (member.PeerId != SelfPeerId && member.PeerId != peerId && !Listed(_flooded.AsSpan(0, n), EndpointOf(member.PeerId)))
+                {
+                    SendFlood(member, flood.Entry, already);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// True the first time a flood for (key, peer) is seen among the last <see cref="RecentFloods"/>; records it.
+    /// Suspicion waves are recorded under the complement of the peer id, apart from announcements.
+    /// </summary>
+    private bool FirstSightOfFlood(Key256 key, int peerId)
+    {
+        foreach ((Key256 Key, int PeerId) seen in _recentFloods)
+        {
+            if (seen.PeerId == peerId && seen.Key == key)
+            {
+                return false;
+            }
+        }
+
+        _recentFloods[_recentFloodNext] = (key, peerId);
+        _recentFloodNext = (_recentFloodNext + 1) % RecentFloods;
+        return true;
+    }
+
+    // ------------------------------------------------------------------ leaf-set exchange
+
+    /// <summary>One maintenance round for <paramref name="local"/>: ask both nearest neighbours for their leaf sets.</summary>
+    private void MaintainLeafSet(LocalKey local, long now)
+    {
+        int owner = _keys.IndexOf(local);
+        var request = new LeafSetRequest(Key256.Zero, new RouteEntry(local.Key, _selfEndpoint));
+        if (local.LeafSet.Smaller.Length > 0 && local.LeafSet.Smaller[0] is { PeerId: not SelfPeerId } left)
+        {
+            SendRequest(request with { ValidateKey = left.Key }, left.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true);
+        }
+
+        if (local.LeafSet.Larger.Length > 0 && local.LeafSet.Larger[0] is { PeerId: not SelfPeerId } right && right.PeerId != (local.LeafSet.Smaller.Length > 0 ? local.LeafSet.Smaller[0].PeerId : int.MinValue))
+        {
+            SendRequest(request with { ValidateKey = right.Key }, right.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true);
+        }
+    }
+
+    private void RetryLeafSet(in PendingRequest request, long now)
+    {
+        if ((uint)request.Owner >= (uint)_keys.Count)
+        {
+            return;
+        }
+
+        LocalKey local = _keys[request.Owner];
+        if (TryFindPeer(local.LeafSet.Smaller, request.PeerId, out Key256 key) || TryFindPeer(local.LeafSet.Larger, request.PeerId, out key))
+        {
+            var retry = new LeafSetRequest(key, new RouteEntry(local.Key, _selfEndpoint));
+            SendRequest(retry, request.PeerId, RequestKind.LeafSet, request.Owner, request.Attempt + 1, request.MessageId, now, maintenance: true);
+        }
+    }
+
+    private void OnLeafSetRequest(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (!TryDecode(datagram, header, out LeafSetRequest request))
+        {
+            return;
+        }
+
+        LocalKey? local = FindLocal(request.ValidateKey);
+        if (local is null)
+        {
+            Send(new LeafSetReply(LeafSetReplyFlags.NotMine, request.ValidateKey, default, default), header.MessageId, source, maintenance: true);
+            return;
+        }
+
+        // The asker is a neighbour we may have lost (or never had): verify it back in.
+        if (request.Sender is { } sender && sender.Endpoint.Equals(SourceEndpoint(source)) && TryPeerOf(sender.Endpoint, out int senderPeer))
+        {
+            Learn(sender.Key, senderPeer, now);
+        }
+
+        int left = Entries(local.LeafSet.Smaller, _leftEntries);
+        int right = Entries(local.LeafSet.Larger, _rightEntries);
+        var reply = new LeafSetReply(
+            Joined ? LeafSetReplyFlags.None : LeafSetReplyFlags.Joining,
+            local.Key,
+            new WireList<RouteEntry>(_leftEntries.AsMemory(0, left)),
+            new WireList<RouteEntry>(_rightEntries.AsMemory(0, right)));
+        Send(reply, header.MessageId, source, maintenance: true);
+    }
+
+    private void OnLeafSetReply(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (!TryDecode(datagram, header, out LeafSetReply reply) || !TryMatch(header, source, now, out PendingRequest pending))
+        {
+            return;
+        }
+
+        if ((reply.Flags & LeafSetReplyFlags.NotMine) != 0)
+        {
+            RemoveKey(reply.Key); // the neighbour's key is gone; the node may still hold others
+            return;
+        }
+
+        int n = 0;
+        foreach (RouteEntry entry in reply.Left)
+        {
+            n = Consider(entry, n, now);
+        }
+
+        foreach (RouteEntry entry in reply.Right)
+        {
+            n = Consider(entry, n, now);
+        }
+
+        // Repair: our members on this neighbour's far side, within the span it reports, that it does not list are
+        // suspect — re-verify them (a dead one fails and is removed everywhere).
+        if ((uint)pending.Owner < (uint)_keys.Count)
+        {
+            LocalKey local = _keys[pending.Owner];
+            RecheckMissing(local, reply.Key, _scratchNodes.AsSpan(0, n), now);
+        }
+    }
+
+    private int Consider(in RouteEntry entry, int n, long now)
+    {
+        if (TryPeerOf(entry.Endpoint, out int peerId) && peerId != SelfPeerId)
+        {
+            if (n < _scratchNodes.Length)
+            {
+                _scratchNodes[n++] = new NodeRef(entry.Key, peerId);
+            }
+
+            Learn(entry.Key, peerId, now);
+        }
+
+        return n;
+    }
+
+    private void RecheckMissing(LocalKey local, Key256 neighbour, ReadOnlySpan<NodeRef> listed, long now)
+    {
+        bool clockwise = Key256.ClockwiseDistance(local.Key, neighbour) <= Key256.ClockwiseDistance(neighbour, local.Key);
+        Key256 farthest = neighbour;
+        foreach (NodeRef node in listed)
+        {
+            bool sameSide = clockwise
+                ? Key256.ClockwiseDistance(local.Key, node.Key) < Key256.ClockwiseDistance(node.Key, local.Key)
+                : Key256.ClockwiseDistance(node.Key, local.Key) < Key256.ClockwiseDistance(local.Key, node.Key);
+            if (sameSide && (clockwise
+                ? Key256.ClockwiseDistance(local.Key, node.Key) > Key256.ClockwiseDistance(local.Key, farthest)
+                : Key256.ClockwiseDistance(node.Key, local.Key) > Key256.ClockwiseDistance(farthest, local.Key)))
+            {
+                farthest = node.Key;
+            }
+        }
+
+        ReadOnlySpan<NodeRef> side = clockwise ? local.LeafSet.Larger : local.LeafSet.Smaller;
+        foreach (NodeRef member in side)
+        {
+            bool within = clockwise
+                ? Key256.IsStrictlyBetween(member.Key, neighbour, farthest)
+                : Key256.IsStrictlyBetween(member.Key, farthest, neighbour);
+            if (within && member.PeerId != SelfPeerId && !Contains(listed, member.Key))
+            {
+                Verify(member.Key, member.PeerId, now, recheck: true);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ verification
+
+    /// <summary>
+    /// Considers (key, peer) learned from the network: verifies it when it would enter a leaf set or an empty place in
+    /// a routing table. Returns whether it would.
+    /// </summary>
+    private bool Learn(Key256 key, int peerId, long now)
+    {
+        if (peerId == SelfPeerId || FindLocal(key) is not null)
+        {
+            return false;
+        }
+
+        bool wanted = false;
+        foreach (LocalKey local in _keys)
+        {
+            wanted |= local.LeafSet.WouldAdd(key) || local.Routes.HasRoomFor(key, _peers[peerId].Subnet);
+        }
+
+        if (!wanted)
+        {
+            return false;
+        }
+
+        // Already verified into some table (a routing-table entry that now belongs in a leaf set): no second check.
+        if (IsMember(key, peerId))
+        {
+            AdmitPeer(key, peerId);
+        }
+        else
+        {
+            Verify(key, peerId, now, recheck: false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Sends an inquire with a fresh nonce for <paramref name="key"/> to <paramref name="peerId"/>.</summary>
+    private void Verify(Key256 key, int peerId, long now, bool recheck, bool hinted = false)
+    {
+        int free = -1;
+        for (int i = 0; i < MaxVerifications; i++)
+        {
+            ref Verification v = ref _verifications[i];
+            if (v.InUse && v.PeerId == peerId && v.Key == key)
+            {
+                return; // already under way
+            }
+
+            if (!v.InUse && free < 0)
+            {
+                free = i;
+            }
+        }
+
+        if (free < 0)
+        {
+            Counters.VerificationsDropped++;
+            return; // bounded: the next maintenance round offers the candidate again
+        }
+
+        _verifications[free] = new Verification { InUse = true, Key = key, PeerId = peerId, Recheck = recheck, Hinted = hinted };
+        Span<byte> nonce = _verifyNonces.AsSpan(free * WireLimits.NonceLength, WireLimits.NonceLength);
+        FillNonce(nonce);
+        SendVerify(free, attempt: 0, NewMessageId(), now);
+    }
+
+    private void SendVerify(int slot, int attempt, ulong messageId, long now)
+    {
+        ref Verification v = ref _verifications[slot];
+        var inquire = new Inquire(InquireFlags.None, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength));
+        if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true))
+        {
+            v = default;
+        }
+    }
+
+    private void OnVerifyAnswer(in Authority authority, in PendingRequest request)
+    {
+        ref Verification v = ref _verifications[request.Owner];
+        if (!v.InUse)
+        {
+            return;
+        }
+
+        Key256 key = v.Key;
+        int peerId = v.PeerId;
+        bool proven = (authority.Flags & AuthorityFlags.NotMine) == 0
+            && authority.Key == key
+            && authority.Nonce.Span.SequenceEqual(_verifyNonces.AsSpan(request.Owner * WireLimits.NonceLength, WireLimits.NonceLength));
+        v = default;
+
+        if (proven)
+        {
+            AdmitPeer(key, peerId);
+        }
+        else if ((authority.Flags & AuthorityFlags.NotMine) != 0 && authority.Key == key)
+        {
+            RemoveKey(key); // alive, but no longer holds the key
+        }
+    }
+
+    private void OnVerifyTimeout(in PendingRequest request, long now)
+    {
+        if (request.Attempt + 1 < _options.MaxAttempts)
+        {
+            SendVerify(request.Owner, request.Attempt + 1, request.MessageId, now);
+            return;
+        }
+
+        ref Verification v = ref _verifications[request.Owner];
+        int peerId = v.PeerId;
+        bool hinted = v.Hinted;
+        v = default;
+        DeclareDead(peerId, now, tell: !hinted); // a suspicion we confirmed was already told around
+    }
+
+    /// <summary>
+    /// Takes every entry of a peer that stopped answering out of every table. A leaf-set member's death is news to the
+    /// rest of that leaf set: when <paramref name="tell"/>, they are asked to check it themselves (a revoke flood from
+    /// a node that is not the owner is only a suspicion), and our nearest neighbours are asked for the member that
+    /// fills the gap.
+    /// </summary>
+    private void DeclareDead(int peerId, long now, bool tell)
+    {
+        if (peerId == SelfPeerId)
+        {
+            return;
+        }
+
+        Counters.DeclaredDead++;
+        WireEndpoint endpoint = EndpointOf(peerId);
+        foreach (LocalKey local in _keys)
+        {
+            bool wasNeighbour = false;
+
+            // Bounded: a leaf set holds at most 32 entries.
+            for (int round = 0; round < 2 * LeafSet.MaxSideCapacity; round++)
+            {
+                if (!TryFindPeer(local.LeafSet.Smaller, peerId, out Key256 key) && !TryFindPeer(local.LeafSet.Larger, peerId, out key))
+                {
+                    break;
+                }
+
+                local.LeafSet.Remove(key);
+                wasNeighbour = true;
+                if (tell)
+                {
+                    TellSuspect(local, new RouteEntry(key, endpoint));
+                }
+            }
+
+            local.Routes.RemovePeer(peerId);
+            if (wasNeighbour)
+            {
+                MaintainLeafSet(local, now);
+            }
+        }
+
+        _cache.RemoveAll(n => n.PeerId == peerId);
+        _peers[peerId].Verified = false;
+    }
+
+    private void TellSuspect(LocalKey local, in RouteEntry suspect)
+    {
+        foreach (NodeRef member in local.LeafSet.Smaller)
+        {
+            SendSuspect(member, suspect);
+        }
+
+        foreach (NodeRef member in local.LeafSet.Larger)
+        {
+            SendSuspect(member, suspect);
+        }
+    }
+
+    private void SendSuspect(NodeRef to, in RouteEntry suspect)
+    {
+        if (to.PeerId != SelfPeerId)
+        {
+            Send(new Flood(FloodFlags.NoAck | FloodFlags.Revoke, to.Key, suspect, null, default), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
+        }
+    }
+
+    private void RemoveKey(Key256 key)
+    {
+        foreach (LocalKey local in _keys)
+        {
+            local.LeafSet.Remove(key);
+            local.Routes.Remove(key);
+        }
+
+        _cache.RemoveAll(n => n.Key == key);
+    }
+
+    /// <summary>Admits a verified (key, peer) into every local key's leaf set and routing table, and the cache.</summary>
+    /// <summary>
+    /// Takes a verified entry into every table it fits. A new leaf-set member is told about us in the same breath
+    /// (one flood of our entry, not passed on) unless <paramref name="tell"/> is false because an announcement to the
+    /// whole leaf set follows: a key we learned late through an exchange has not heard of us either.
+    /// </summary>
+    private void AdmitPeer(Key256 key, int peerId, bool tell = true)
+    {
+        ref Peer peer = ref _peers[peerId];
+        peer.Verified = true;
+        var node = new NodeRef(key, peerId);
+        foreach (LocalKey local in _keys)
+        {
+            if (local.LeafSet.TryAdd(node) == LeafSetAddResult.Added && tell)
+            {
+                Send(new Flood(FloodFlags.NoAck, key, new RouteEntry(local.Key, _selfEndpoint), null, default), NewMessageId(), peer.Address, maintenance: true);
+            }
+
+            local.Routes.TryAdd(new RoutingEntry(node, peer.Rtt.SmoothedMicros, peer.Subnet));
+        }
+
+        Remember(node);
+    }
+
+    // ------------------------------------------------------------------ maintenance
+
+    /// <summary>Runs maintenance when due; returns when it is due next.</summary>
+    private long Maintain(long now)
+    {
+        if (_nextMaintenance == long.MinValue)
+        {
+            _nextMaintenance = now + Jittered(_options.MaintenancePeriodMicros);
+        }
+
+        if (now < _nextMaintenance)
+        {
+            return _nextMaintenance;
+        }
+
+        _nextMaintenance = now + Jittered(_options.MaintenancePeriodMicros);
+        if (!Joined || (_neighbourhoodPending && _cache.Count == 0))
+        {
+            // Re-bootstrap until someone answers, and when the bootstrap node's entries were all lost on the way.
+            Joined = false;
+            _neighbourhoodPending = false;
+            Join(now);
+            return _nextMaintenance;
+        }
+
+        if (++_maintenanceRound % SplitCheckRounds == 0)
+        {
+            StartSplitCheck(now);
+        }
+
+        foreach (LocalKey local in _keys)
+        {
+            if (!local.Placed && !_neighbourhoodPending && _cache.Count > 0)
+            {
+                FindNeighbourhood(local, now);
+                continue;
+            }
+
+            MaintainLeafSet(local, now);
+
+            // Every other round one more member, in turn, so that members far from us are checked too.
+            if ((_maintenanceRound & 1) == 0)
+            {
+                ReadOnlySpan<NodeRef> side = (_probeCursor & 1) == 0 ? local.LeafSet.Smaller : local.LeafSet.Larger;
+                int index = 1 + (_probeCursor / 2 % Math.Max(side.Length - 1, 1));
+                if (index < side.Length && side[index].PeerId != SelfPeerId)
+                {
+                    Verify(side[index].Key, side[index].PeerId, now, recheck: true);
+                }
+            }
+        }
+
+        if ((_maintenanceRound & 1) == 0)
+        {
+            _probeCursor++;
+        }
+
+        return _nextMaintenance;
+    }
+
+    // ------------------------------------------------------------------ split detection and merge
+
+    /// <summary>
+    /// Looks for a part of the ring that ours has lost sight of (after a partition heals, or when joins under loss
+    /// left two interleaved rings): a search for one of our keys that starts outside our own view, from the
+    /// entries a bootstrap node hands us or, in alternate checks, from a routing-table entry outside the leaf set.
+    /// Keys it finds that belong in our leaf set are admitted and told about us, and the merge spreads from there
+    /// through the ordinary leaf-set exchange.
+    /// </summary>
+    private void StartSplitCheck(long now)
+    {
+        if (_keys.Count == 0 || _splitCheck != SplitCheckState.Idle)
+        {
+            _splitCheck = SplitCheckState.Idle; // a handshake that never finished is abandoned
+            return;
+        }
+
+        int check = _maintenanceRound / SplitCheckRounds;
+        if (_options.Bootstrap.Count > 0 && check % 2 == 0)
+        {
+            _splitCheck = SplitCheckState.Handshake;
+            _splitSeedCount = 0;
+            Solicit(check / 2 % _options.Bootstrap.Count, now);
+            return;
+        }
+
+        LocalKey local = _keys[check % _keys.Count];
+        int routes = local.Routes.CopyTo(_scratchRoutes);
+        int candidates = 0;
+        for (int i = 0; i < routes; i++)
+        {
+            if (!local.LeafSet.Contains(_scratchRoutes[i].Node.Key) && candidates < _splitSeeds.Length)
+            {
+                _splitSeeds[candidates++] = _scratchRoutes[i].Node;
+            }
+        }
+
+        if (candidates > 0)
+        {
+            CheckSplit(local, _splitSeeds.AsSpan(_random.Next(candidates), 1), now);
+        }
+    }
+
+    private void CheckSplitFromBootstrapEntries(long now)
+    {
+        if (_splitSeedCount == 0)
+        {
+            return; // the entries were reordered behind the ack: the first to arrive starts the search
+        }
+
+        _splitCheck = SplitCheckState.Idle;
+        LocalKey local = _keys[_maintenanceRound / SplitCheckRounds / 2 % _keys.Count];
+        CheckSplit(local, _splitSeeds.AsSpan(0, _splitSeedCount), now);
+    }
+
+    private void CheckSplit(LocalKey local, ReadOnlySpan<NodeRef> seeds, long now)
+    {
+        Counters.SplitChecks++;
+        var request = new SearchRequest(local.Key, LookupKind.Nearest, Key256.Zero, Key256.MaxValue, MaxResults: 2, AllowLocal: false);
+        StartSearch(request, (outcome, at) => OnSplitCheck(local, outcome, at), now, seeds);
+    }
+
+    private void OnSplitCheck(LocalKey local, SearchOutcome outcome, long now)
+    {
+        if (!_keys.Contains(local))
+        {
+            return;
+        }
+
+        bool news = false;
+        foreach (SearchResultData result in outcome.Results)
+        {
+            // Confirmed by their owners with our nonce.
+            if (TryPeerOf(WireEndpoint.FromIPEndPoint(result.Endpoint), out int peerId) && peerId != SelfPeerId && local.LeafSet.WouldAdd(result.Key))
+            {
+                news = true;
+                AdmitPeer(result.Key, peerId, tell: false);
+            }
+        }
+
+        if (news)
+        {
+            Counters.SplitsFound++;
+            Announce(local, now);
+            MaintainLeafSet(local, now);
+        }
+    }
+
+    private long Jittered(long period) => period - (period / 10) + (long)(_random.NextDouble() * (period / 5));
+
+    // ------------------------------------------------------------------ helpers
+
+    private bool IsMember(Key256 key, int peerId)
+    {
+        foreach (LocalKey local in _keys)
+        {
+            if (local.LeafSet.Contains(key) || local.Routes.Contains(key, peerId))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Up to <paramref name="into"/>.Length keys spread over what we know: own keys, leaf sets, routing rows.</summary>
+    private int SpreadKeys(Span<WireKey> into)
+    {
+        int n = 0;
+        foreach (LocalKey local in _keys)
+        {
+            if (n < into.Length)
+            {
+                into[n++] = new WireKey(local.Key);
+            }
+        }
+
+        int routes = _keys.Count > 0 ? _keys[0].Routes.CopyTo(_scratchRoutes) : 0;
+        int step = Math.Max(routes / Math.Max(into.Length - n, 1), 1);
+        for (int i = 0; i < routes && n < into.Length; i += step)
+        {
+            into[n++] = new WireKey(_scratchRoutes[i].Node.Key);
+        }
+
+        for (int i = 0; i < _cache.Count && n < into.Length; i++)
+        {
+            into[n++] = new WireKey(_cache[i].Key);
+        }
+
+        return n;
+    }
+
+    private bool TryEntryOf(Key256 key, out RouteEntry entry)
+    {
+        if (FindLocal(key) is not null)
+        {
+            entry = new RouteEntry(key, _selfEndpoint);
+            return true;
+        }
+
+        foreach (LocalKey local in _keys)
+        {
+            foreach (NodeRef n in local.LeafSet.Smaller)
+            {
+                if (n.Key == key)
+                {
+                    entry = new RouteEntry(key, EndpointOf(n.PeerId));
+                    return true;
+                }
+            }
+
+            foreach (NodeRef n in local.LeafSet.Larger)
+            {
+                if (n.Key == key)
+                {
+                    entry = new RouteEntry(key, EndpointOf(n.PeerId));
+                    return true;
+                }
+            }
+
+            int routes = local.Routes.CopyTo(_scratchRoutes);
+            for (int i = 0; i < routes; i++)
+            {
+                if (_scratchRoutes[i].Node.Key == key)
+                {
+                    entry = new RouteEntry(key, EndpointOf(_scratchRoutes[i].Node.PeerId));
+                    return true;
+                }
+            }
+        }
+
+        foreach (NodeRef n in _cache)
+        {
+            if (n.Key == key)
+            {
+                entry = new RouteEntry(key, EndpointOf(n.PeerId));
+                return true;
+            }
+        }
+
+        entry = default;
+        return false;
+    }
+
+    private int Entries(ReadOnlySpan<NodeRef> side, RouteEntry[] into)
+    {
+        int n = 0;
+        foreach (NodeRef node in side)
+        {
+            WireEndpoint endpoint = EndpointOf(node.PeerId);
+            if (!endpoint.IsEmpty && n < into.Length)
+            {
+                into[n++] = new RouteEntry(node.Key, endpoint);
+            }
+        }
+
+        return n;
+    }
+
+    private static WireEndpoint SourceEndpoint(SocketAddress source) =>
+        WireEndpoint.TryFromSocketAddress(source, out WireEndpoint endpoint) ? endpoint : default;
+
+    private static bool Listed(ReadOnlySpan<WireEndpoint> endpoints, WireEndpoint endpoint)
+    {
+        foreach (WireEndpoint e in endpoints)
+        {
+            if (e == endpoint)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool TryFindPeer(ReadOnlySpan<NodeRef> nodes, int peerId, out Key256 key)
+    {
+        foreach (NodeRef node in nodes)
+        {
+            if (node.PeerId == peerId)
+            {
+                key = node.Key;
+                return true;
+            }
+        }
+
+        key = default;
+        return false;
+    }
+
+    /// <summary>A candidate being verified: which key, at which peer, and whether it is already a member.</summary>
+    private enum SplitCheckState : byte
+    {
+        Idle,
+        Handshake,
+        AwaitingEntries,
+    }
+
+    private struct Verification
+    {
+        public bool InUse;
+        public Key256 Key;
+        public int PeerId;
+        public bool Recheck;
+        public bool Hinted;
+    }
+}
