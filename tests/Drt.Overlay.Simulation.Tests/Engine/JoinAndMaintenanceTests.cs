@@ -1,6 +1,4 @@
 using Drt.Overlay.Engine;
-using Drt.Overlay.Routing;
-using Drt.Overlay.Wire;
 using Xunit;
 
 namespace Drt.Overlay.Simulation.Tests.Engine;
@@ -100,14 +98,13 @@ public sealed class JoinAndMaintenanceTests
         ring.Scheduler.RunFor(3 * s_period);
         ring.AssertLeafSetsAreTrue(seed);
 
-        var crashed = new List<Ring.Node>();
+        var crashed = new List<JoinedRing.Node>();
         while (crashed.Count < 10)
         {
-            Ring.Node victim = ring.Nodes[ring.Random.Next(ring.Nodes.Count)];
+            JoinedRing.Node victim = ring.Nodes[ring.Random.Next(ring.Nodes.Count)];
             if (victim.Alive)
             {
-                ring.Network.Crash(victim.Transport);
-                victim.Alive = false;
+                ring.Crash(victim);
                 crashed.Add(victim);
             }
         }
@@ -117,9 +114,9 @@ public sealed class JoinAndMaintenanceTests
 
         ring.AssertLeafSetsAreTrue(seed);
         ring.AssertSearchesSucceed(seed, searches: 100);
-        foreach (Ring.Node dead in crashed)
+        foreach (JoinedRing.Node dead in crashed)
         {
-            Ring.Node from = ring.LiveNodes[ring.Random.Next(ring.LiveNodes.Count)];
+            JoinedRing.Node from = ring.LiveNodes[ring.Random.Next(ring.LiveNodes.Count)];
             SearchOutcome outcome = ring.Search(from, SearchRequest.Exact(dead.Key));
             Assert.True(outcome.Results.Count == 0, $"seed {seed}: dead key {dead.Key} was returned");
         }
@@ -141,7 +138,7 @@ public sealed class JoinAndMaintenanceTests
         ring.AssertLeafSetsAreTrue(seed);
 
         // Each half declares the other dead and closes its own ring.
-        List<Ring.Node> half = [.. ring.Nodes.OrderBy(_ => ring.Random.Next()).Take(30)];
+        List<JoinedRing.Node> half = [.. ring.Nodes.OrderBy(_ => ring.Random.Next()).Take(30)];
         ring.Network.Partition(half.Select(n => n.Transport));
         ring.Scheduler.RunFor(5 * s_period);
         Assert.True(half.All(n => n.Engine.Keys[0].LeafSet.Larger.ToArray().All(m => half.Exists(h => h.Key == m.Key))), $"seed {seed}: a half still lists the other after the partition");
@@ -177,96 +174,42 @@ public sealed class JoinAndMaintenanceTests
         Assert.True(perNodePerSecond > 0, $"seed {Seed}: no maintenance at all");
     }
 
-    /// <summary>A ring whose members join through the protocol.</summary>
     private sealed class Ring
     {
-        private Ring(int seed, LinkProfile link)
-        {
-            Seed = seed;
-            Scheduler = new VirtualTimeScheduler();
-            Network = new SimulatedNetwork(Scheduler, seed, link);
-            Random = new Random(seed);
-        }
+        private readonly JoinedRing _ring;
 
-        public int Seed { get; }
+        private Ring(JoinedRing ring) => _ring = ring;
 
-        public VirtualTimeScheduler Scheduler { get; }
+        public VirtualTimeScheduler Scheduler => _ring.Scheduler;
 
-        public SimulatedNetwork Network { get; }
+        public SimulatedNetwork Network => _ring.Network;
 
-        public Random Random { get; }
+        public Random Random => _ring.Random;
 
-        public List<Node> Nodes { get; } = [];
+        public List<JoinedRing.Node> Nodes => _ring.Nodes;
 
-        public List<Node> LiveNodes => Nodes.FindAll(n => n.Alive);
+        public List<JoinedRing.Node> LiveNodes => _ring.LiveNodes;
 
-        public static Ring Create(int seed, LinkProfile link) => new(seed, link);
+        public static Ring Create(int seed, LinkProfile link) => new(new JoinedRing(seed, link));
 
-        /// <summary>Starts a node with one random key that joins through node <paramref name="bootstrapFrom"/> (−1: the first, alone).</summary>
-        public Node Join(int bootstrapFrom)
-        {
-            int index = Nodes.Count;
-            SimulatedTransport transport = Network.CreateTransport();
-            var options = new EngineOptions
-            {
-                Bootstrap = bootstrapFrom < 0 ? [] : [Nodes[bootstrapFrom].Transport.EndPoint],
-            };
-            var engine = new Overlay.Engine.Engine(options, transport, Scheduler, new Random(Seed * 1000 + index), new SeededRandomNumberGenerator(Seed * 7919 + index));
-            Key256 key = Key256.Random(Random);
-            var node = new Node(engine, transport, key);
-            Nodes.Add(node);
-            engine.Start();
-            engine.Post(now =>
-            {
-                engine.AddLocalKey(key, StaticRing.AppDataOf(key, 40));
-                engine.Join(now);
-            });
-            return node;
-        }
+        public JoinedRing.Node Join(int bootstrapFrom) => _ring.Join(bootstrapFrom);
+
+        public void Crash(JoinedRing.Node node) => _ring.Crash(node);
 
         public void AssertLeafSetsAreTrue(int seed)
         {
-            List<Node> live = LiveNodes;
-            live.Sort((a, b) => a.Key.CompareTo(b.Key));
-            int side = new EngineOptions().LeafSetSide;
-            int wrong = 0;
-            string first = "";
-            for (int i = 0; i < live.Count; i++)
-            {
-                LeafSet leafSet = live[i].Engine.Keys[0].LeafSet;
-                var expectedLarger = new List<Key256>();
-                var expectedSmaller = new List<Key256>();
-                for (int d = 1; d <= Math.Min(side, live.Count - 1); d++)
-                {
-                    expectedLarger.Add(live[(i + d) % live.Count].Key);
-                    expectedSmaller.Add(live[(i - d + live.Count) % live.Count].Key);
-                }
-
-                List<Key256> larger = [.. leafSet.Larger.ToArray().Select(n => n.Key)];
-                List<Key256> smaller = [.. leafSet.Smaller.ToArray().Select(n => n.Key)];
-                if (!larger.SequenceEqual(expectedLarger) || !smaller.SequenceEqual(expectedSmaller))
-                {
-                    if (wrong++ == 0)
-                    {
-                        List<Key256> missing = [.. expectedLarger.Concat(expectedSmaller).Except(larger.Concat(smaller))];
-                        List<Key256> extra = [.. larger.Concat(smaller).Except(expectedLarger.Concat(expectedSmaller))];
-                        first = $"{live[i].Key.ToShortString()} (joined {Nodes.IndexOf(live[i])}) misses {string.Join(", ", missing.Select(Describe))} and holds {string.Join(", ", extra.Select(Describe))}";
-                        string Describe(Key256 k) => $"{k.ToShortString()} (joined {Nodes.FindIndex(n => n.Key == k)}, alive {Nodes.Find(n => n.Key == k)?.Alive})";
-                    }
-                }
-            }
-
-            Assert.True(wrong == 0, $"seed {seed}: {wrong} of {live.Count} leaf sets differ from the true neighbours; first: {first}");
+            int wrong = _ring.CountWrongLeafSets(out string first);
+            Assert.True(wrong == 0, $"seed {seed}: {wrong} of {LiveNodes.Count} leaf sets differ from the true neighbours; first: {first}");
         }
 
         public void AssertSearchesSucceed(int seed, int searches)
         {
-            List<Node> live = LiveNodes;
+            List<JoinedRing.Node> live = LiveNodes;
             int failed = 0;
             for (int i = 0; i < searches; i++)
             {
-                Node from = live[Random.Next(live.Count)];
-                Node owner = live[Random.Next(live.Count)];
+                JoinedRing.Node from = live[Random.Next(live.Count)];
+                JoinedRing.Node owner = live[Random.Next(live.Count)];
                 SearchOutcome outcome = Search(from, SearchRequest.Exact(owner.Key, allowLocal: true));
                 failed += outcome.Results.Count == 1 && outcome.Results[0].Key == owner.Key ? 0 : 1;
             }
@@ -274,23 +217,11 @@ public sealed class JoinAndMaintenanceTests
             Assert.True(failed == 0, $"seed {seed}: {failed} of {searches} searches failed");
         }
 
-        public SearchOutcome Search(Node from, SearchRequest request)
+        public SearchOutcome Search(JoinedRing.Node from, SearchRequest request)
         {
-            SearchOutcome? outcome = null;
-            from.Engine.Post(now => from.Engine.StartSearch(request, o => outcome = o, now));
-            Assert.True(Scheduler.RunUntil(() => outcome is not null, TimeSpan.FromMinutes(2)), $"seed {Seed}: a search did not complete");
-            return outcome!;
-        }
-
-        public sealed class Node(Overlay.Engine.Engine engine, SimulatedTransport transport, Key256 key)
-        {
-            public Overlay.Engine.Engine Engine { get; } = engine;
-
-            public SimulatedTransport Transport { get; } = transport;
-
-            public Key256 Key { get; } = key;
-
-            public bool Alive { get; set; } = true;
+            SearchOutcome? outcome = _ring.Search(from, request, TimeSpan.FromMinutes(2));
+            Assert.True(outcome is not null, $"seed {_ring.Seed}: a search did not complete");
+            return outcome;
         }
     }
 }
