@@ -144,17 +144,23 @@ internal sealed class JoinedRing
     }
 
     /// <summary>
-    /// Lookup hops a search took to reach its first result: one more than the referrals that led the searcher to
-    /// that node (a node the searcher knew itself is one hop; a key of its own, none).
+    /// Overlay hops a search from <paramref name="from"/> took to reach its first result: one more than the referrals
+    /// that led the searcher to the owner (an owner the searcher knew itself is one hop, asked directly); none for a
+    /// key of its own. Null without a result.
     /// </summary>
-    public static int HopsOf(SearchOutcome outcome)
+    public static int? HopsOf(SearchOutcome outcome, Node from)
     {
         if (outcome.Results.Count == 0)
         {
-            return outcome.Path.Count == 0 ? 0 : outcome.Path.Max(h => h.Depth) + 1;
+            return null;
         }
 
         Key256 found = outcome.Results[0].Key;
+        if (found == from.Key)
+        {
+            return 0;
+        }
+
         foreach (LookupHop hop in outcome.Path)
         {
             if (hop.Node.Key == found)
@@ -163,8 +169,7 @@ internal sealed class JoinedRing
             }
         }
 
-        // Confirmed without a lookup to it: named by the deepest node asked.
-        return outcome.Path.Count == 0 ? 0 : outcome.Path.Max(h => h.Depth) + 1;
+        return 1; // known to the searcher and confirmed by the owner without a lookup
     }
 
     /// <summary>The application data each key publishes: its bytes repeated to 40 bytes, so answers can be checked.</summary>
