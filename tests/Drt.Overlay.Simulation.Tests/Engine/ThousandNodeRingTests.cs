@@ -1,0 +1,32 @@
+using Xunit;
+
+namespace Drt.Overlay.Simulation.Tests.Engine;
+
+/// <summary>
+/// The simulator's experiment (<see cref="RingExperiment"/>, what <c>tools/Drt.Sim</c> runs) at 1,000 nodes joined by
+/// the protocol: every answer checked against the oracle of live keys.
+/// </summary>
+public sealed class ThousandNodeRingTests
+{
+    [Fact]
+    public void AStaticThousandNodeRingAnswersTenThousandSearchesCorrectlyInFewHops()
+    {
+        const int Seed = 1;
+        ExperimentReport report = RingExperiment.Run(new ExperimentSettings(Nodes: 1000, Searches: 10_000, Seed, Loss: 0, CrashFraction: 0));
+
+        Assert.True(report.WrongLeafSets == 0, $"seed {Seed}: {report.WrongLeafSets} leaf sets differ from the true neighbours");
+        Assert.True(report.Tally.Failed == 0 && report.Tally.Wrong == 0, $"seed {Seed}: {report.Tally.Failed} unanswered, {report.Tally.Wrong} wrong of {report.Tally.Total}");
+        Assert.True(report.MeanHops <= Math.Log(1000, 16) + 0.5, $"seed {Seed}: mean hops {report.MeanHops:F2}");
+        Assert.True(report.MaintMessages <= 0.5, $"seed {Seed}: {report.MaintMessages:F3} maintenance datagrams per node per second");
+    }
+
+    [Fact]
+    public void UnderFivePercentLossEachWayAtLeast999In1000SearchesSucceedAndNoneIsWrong()
+    {
+        const int Seed = 2;
+        ExperimentReport report = RingExperiment.Run(new ExperimentSettings(Nodes: 1000, Searches: 2_000, Seed, Loss: 0.05, CrashFraction: 0));
+
+        Assert.True(report.Tally.Wrong == 0, $"seed {Seed}: {report.Tally.Wrong} wrong answers");
+        Assert.True(report.SuccessRate >= 0.999, $"seed {Seed}: success rate {report.SuccessRate:P3}");
+    }
+}
