@@ -94,7 +94,12 @@ internal static class RingExperiment
         wall.Stop();
         var report = new ExperimentReport(tally, wrongLeafSets, crashed, maintMessages, maintBytes, ring.Scheduler.Elapsed.TotalSeconds, wall.Elapsed.TotalSeconds);
         log?.WriteLine($"{tally.Total} searches: {tally.Succeeded} succeeded ({report.SuccessRate:P3}), {tally.Wrong} wrong, {tally.Failed} without answer");
-        log?.WriteLine($"hops: mean {report.MeanHops:F2}, p99 {report.P99Hops} (log16 N = {Math.Log(settings.Nodes, 16):F2})");
+        if (tally.FirstWrong is { } wrongAnswer)
+        {
+            log?.WriteLine($"first wrong answer: {wrongAnswer}");
+        }
+
+        log?.WriteLine($"hops: mean {report.MeanHops:F2}, p99 {report.P99Hops} (log16 N = {Math.Log(settings.Nodes, 16):F2}); searches by hops [{string.Join(", ", report.HopHistogram)}]");
         log?.WriteLine($"maintenance: {maintMessages:F3} datagrams and {maintBytes:F0} bytes per node per second");
         log?.WriteLine($"{report.VirtualSeconds:F0} s virtual in {report.WallSeconds:F1} s");
         return report;
@@ -122,6 +127,21 @@ internal sealed record ExperimentReport(SearchTally Tally, int WrongLeafSets, in
     public double SuccessRate => Tally.Total == 0 ? 1 : Tally.Succeeded / (double)Tally.Total;
 
     public double MeanHops => Tally.Hops.Count == 0 ? 0 : Tally.Hops.Average();
+
+    /// <summary>How many answered searches took each number of hops, index = hops.</summary>
+    public int[] HopHistogram
+    {
+        get
+        {
+            int[] histogram = new int[Tally.Hops.Count == 0 ? 0 : Tally.Hops.Max() + 1];
+            foreach (int hops in Tally.Hops)
+            {
+                histogram[hops]++;
+            }
+
+            return histogram;
+        }
+    }
 
     public int P99Hops
     {
@@ -151,6 +171,9 @@ internal sealed class SearchTally
 
     public List<int> Hops { get; } = [];
 
+    /// <summary>What the first wrong answer was, for the report.</summary>
+    public string? FirstWrong { get; private set; }
+
     public void Add(SearchOutcome? outcome, JoinedRing.Node from, Key256 expected, byte[] appData)
     {
         Total++;
@@ -163,6 +186,7 @@ internal sealed class SearchTally
         SearchResultData first = outcome.Results[0];
         if (first.Key != expected || !first.AppData.AsSpan().SequenceEqual(appData))
         {
+            FirstWrong ??= $"from {from.Key.ToShortString()}: expected {expected.ToShortString()}, got {first.Key.ToShortString()}{(first.Key == expected ? " with other data" : "")} after {outcome.Path.Count} hops";
             Wrong++;
             return;
         }

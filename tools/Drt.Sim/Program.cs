@@ -75,6 +75,13 @@ internal static class Program
         writer.WriteNumber("unanswered", report.Tally.Failed);
         writer.WriteNumber("mean_hops", Math.Round(report.MeanHops, 3));
         writer.WriteNumber("p99_hops", report.P99Hops);
+        writer.WriteStartArray("hops_histogram");
+        foreach (int count in report.HopHistogram)
+        {
+            writer.WriteNumberValue(count);
+        }
+
+        writer.WriteEndArray();
         writer.WriteNumber("leaf_sets_wrong", report.WrongLeafSets);
         writer.WriteNumber("maint_msgs_per_node_s", Math.Round(report.MaintMessages, 4));
         writer.WriteNumber("maint_bytes_per_node_s", Math.Round(report.MaintBytes, 1));

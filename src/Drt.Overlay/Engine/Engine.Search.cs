@@ -34,6 +34,7 @@ internal sealed partial class Engine
 {
     private const int CacheCapacity = 64;
     private const int MaxReferrals = 6;
+    private const int ExtraInquiryAttempts = 2;
     private const int NearestOverall = 4;
 
     private readonly SearchOperation?[] _searchSlots;
@@ -218,8 +219,10 @@ internal sealed partial class Engine
             return;
         }
 
+        // A lookup that fails has alternatives; the inquiry to a result decides the answer (a nearest search would
+        // fall back to a farther key), so it tries twice more: at 5% loss each way that is about 1 in 100,000.
         bool inquiry = (RequestKind)request.Kind == RequestKind.Inquire;
-        if (request.Attempt + 1 < _options.MaxAttempts)
+        if (request.Attempt + 1 < _options.MaxAttempts + (inquiry ? ExtraInquiryAttempts : 0))
         {
             // Retransmit with the same id, so a late answer to the first copy is still accepted.
             if (inquiry)
