@@ -1,0 +1,137 @@
+using System.Net;
+using Drt.Overlay.Engine;
+using Drt.Overlay.Transport;
+using Drt.Overlay.Wire;
+using Xunit;
+
+namespace Drt.Overlay.Tests.Engine;
+
+/// <summary>
+/// 32 instances in one process join one another over real UDP on loopback through the join protocol (no knowledge
+/// handed to them), keep their leaf sets by maintenance, and then find every key: the simulator's checks at the
+/// scale a process can hold. The maintenance period is shortened so that the test takes seconds; waits are bounded
+/// polls, and nothing asserts a duration.
+/// </summary>
+public sealed class UdpJoinTests
+{
+    private const int Seed = 33;
+    private const int Count = 32;
+    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task ThirtyTwoInstancesJoinOverLoopbackEndWithTheTrueLeafSetsAndFindEveryKey()
+    {
+        var random = new Random(Seed);
+        var nodes = new List<Node>();
+        CancellationToken cancel = TestContext.Current.CancellationToken;
+        try
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                var transport = new UdpTransport(new UdpTransportOptions { BindAddress = IPAddress.Loopback });
+                var options = new EngineOptions
+                {
+                    MaintenancePeriod = TimeSpan.FromMilliseconds(500),
+                    Bootstrap = i == 0 ? [] : [nodes[random.Next(i)].EndPoint],
+                };
+                var engine = new Overlay.Engine.Engine(options, transport, TimeProvider.System, new Random(Seed + i));
+                var node = new Node(engine, transport, Key256.Random(random));
+                nodes.Add(node);
+                engine.Start();
+                await OnEngine(node, now =>
+                {
+                    engine.AddLocalKey(node.Key, node.Data);
+                    engine.Join(now);
+                    return true;
+                }, cancel);
+                await Task.Delay(50, cancel);
+            }
+
+            // Bounded poll: every half second, at most 60 times, until every leaf set is the true one.
+            string wrong = "";
+            for (int poll = 0; poll < 60; poll++)
+            {
+                await Task.Delay(500, cancel);
+                wrong = await FirstWrongLeafSet(nodes, cancel);
+                if (wrong.Length == 0)
+                {
+                    break;
+                }
+            }
+
+            Assert.True(wrong.Length == 0, $"seed {Seed}: {wrong}");
+
+            for (int i = 0; i < 64; i++)
+            {
+                Node from = nodes[random.Next(Count)];
+                Node owner = nodes[random.Next(Count)];
+                var done = new TaskCompletionSource<SearchOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+                from.Engine.Post(now =>
+                {
+                    if (!from.Engine.StartSearch(SearchRequest.Exact(owner.Key, allowLocal: true), o => done.SetResult(o), now))
+                    {
+                        done.SetException(new InvalidOperationException("the search did not start"));
+                    }
+                });
+                SearchOutcome outcome = await done.Task.WaitAsync(s_wait, cancel);
+
+                SearchResultData result = Assert.Single(outcome.Results);
+                Assert.True(result.Key == owner.Key, $"seed {Seed}: searched {owner.Key}, found {result.Key}");
+                Assert.Equal(owner.EndPoint.Port, result.Endpoint.Port);
+                Assert.Equal(owner.Data, result.AppData);
+            }
+
+            Assert.All(nodes, n => Assert.Equal(0, n.Transport.Counters.ReceiverExceptions));
+        }
+        finally
+        {
+            foreach (Node node in nodes)
+            {
+                await node.Engine.StopAsync();
+            }
+        }
+    }
+
+    /// <summary>Compares every leaf set, read on its engine's thread, with the true neighbours; "" when all agree.</summary>
+    private static async Task<string> FirstWrongLeafSet(List<Node> nodes, CancellationToken cancel)
+    {
+        List<Node> sorted = [.. nodes.OrderBy(n => n.Key)];
+        int side = new EngineOptions().LeafSetSide;
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            Node node = sorted[i];
+            (Key256[] larger, Key256[] smaller) = await OnEngine(
+                node,
+                _ => (node.Engine.Keys[0].LeafSet.Larger.ToArray().Select(n => n.Key).ToArray(), node.Engine.Keys[0].LeafSet.Smaller.ToArray().Select(n => n.Key).ToArray()),
+                cancel);
+            Key256[] expectedLarger = [.. Enumerable.Range(1, side).Select(d => sorted[(i + d) % sorted.Count].Key)];
+            Key256[] expectedSmaller = [.. Enumerable.Range(1, side).Select(d => sorted[(i - d + sorted.Count) % sorted.Count].Key)];
+            if (!larger.SequenceEqual(expectedLarger) || !smaller.SequenceEqual(expectedSmaller))
+            {
+                return $"{node.Key.ToShortString()} has {larger.Length}+{smaller.Length} members, {larger.Except(expectedLarger).Count() + smaller.Except(expectedSmaller).Count()} of them not true neighbours";
+            }
+        }
+
+        return "";
+    }
+
+    private static async Task<T> OnEngine<T>(Node node, Func<long, T> read, CancellationToken cancel)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.Engine.Post(now => done.SetResult(read(now)));
+        return await done.Task.WaitAsync(s_wait, cancel);
+    }
+
+    private sealed class Node(Overlay.Engine.Engine engine, UdpTransport transport, Key256 key)
+    {
+        public Overlay.Engine.Engine Engine { get; } = engine;
+
+        public UdpTransport Transport { get; } = transport;
+
+        public Key256 Key { get; } = key;
+
+        public byte[] Data { get; } = [.. key.ToString().Select(c => (byte)c)];
+
+        public IPEndPoint EndPoint { get; } = new(IPAddress.Loopback, transport.LocalEndpoints[0].Port);
+    }
+}
