@@ -21,18 +21,19 @@ internal sealed record ExperimentSettings(int Nodes, int Searches, int Seed, dou
 /// </summary>
 internal static class RingExperiment
 {
+    /// <summary>The links of every experiment: 5–65 ms one way by pair, 3 ms jitter.</summary>
+    public static LinkProfile Wan { get; } = new()
+    {
+        Latency = TimeSpan.FromMilliseconds(5),
+        Spread = TimeSpan.FromMilliseconds(60),
+        Jitter = TimeSpan.FromMilliseconds(3),
+    };
+
     /// <summary>Runs the experiment; progress lines go to <paramref name="log"/> when given.</summary>
     public static ExperimentReport Run(ExperimentSettings settings, TextWriter? log = null)
     {
         var wall = Stopwatch.StartNew();
-        var link = new LinkProfile
-        {
-            Latency = TimeSpan.FromMilliseconds(5),
-            Spread = TimeSpan.FromMilliseconds(60),
-            Jitter = TimeSpan.FromMilliseconds(3),
-            Loss = settings.Loss,
-        };
-        var ring = new JoinedRing(settings.Seed, link);
+        var ring = new JoinedRing(settings.Seed, Wan with { Loss = settings.Loss });
         TimeSpan period = ring.MaintenancePeriod;
 
         // Joins one after another, then maintenance until every leaf set is the true one (or ten periods).

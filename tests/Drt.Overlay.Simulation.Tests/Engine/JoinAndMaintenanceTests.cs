@@ -9,12 +9,7 @@ namespace Drt.Overlay.Simulation.Tests.Engine;
 /// </summary>
 public sealed class JoinAndMaintenanceTests
 {
-    private static readonly LinkProfile s_wan = new()
-    {
-        Latency = TimeSpan.FromMilliseconds(5),
-        Spread = TimeSpan.FromMilliseconds(60),
-        Jitter = TimeSpan.FromMilliseconds(3),
-    };
+    private static readonly LinkProfile s_wan = RingExperiment.Wan;
 
     private static readonly TimeSpan s_period = new EngineOptions().MaintenancePeriod;
 

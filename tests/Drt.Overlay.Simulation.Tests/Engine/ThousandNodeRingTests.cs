@@ -29,4 +29,23 @@ public sealed class ThousandNodeRingTests
         Assert.True(report.Tally.Wrong == 0, $"seed {Seed}: {report.Tally.Wrong} wrong answers");
         Assert.True(report.SuccessRate >= 0.999, $"seed {Seed}: success rate {report.SuccessRate:P3}");
     }
+
+    [Fact]
+    public void AHundredKeysJoiningAtOnceIntoAThousandLeaveEveryLeafSetConsistent()
+    {
+        const int Seed = 5;
+        var ring = new JoinedRing(Seed, RingExperiment.Wan);
+        ring.JoinOneByOne(1000, TimeSpan.FromMilliseconds(200));
+        ring.Scheduler.RunFor(2 * ring.MaintenancePeriod);
+
+        // A hundred more within the same instant, each through a random member.
+        for (int i = 0; i < 100; i++)
+        {
+            ring.Join(bootstrapFrom: ring.Random.Next(1000));
+        }
+
+        ring.Scheduler.RunFor(3 * ring.MaintenancePeriod);
+        int wrong = ring.CountWrongLeafSets(out string first);
+        Assert.True(wrong == 0, $"seed {Seed}: {wrong} of {ring.Nodes.Count} leaf sets differ from the true neighbours; first: {first}");
+    }
 }
