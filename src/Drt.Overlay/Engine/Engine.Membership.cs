@@ -246,12 +246,12 @@ internal sealed partial class Engine
 
         // Placed once the search reached anyone; a search that met nobody is repeated by the next maintenance round.
         local.Placed = outcome.Path.Count > 0 || outcome.Results.Count > 0;
-        Announce(local, now);
+        Announce(local);
         MaintainLeafSet(local, now);
     }
 
     /// <summary>Tells every member of <paramref name="local"/>'s leaf set that the key is here (a flood, no ack).</summary>
-    private void Announce(LocalKey local, long now)
+    private void Announce(LocalKey local)
     {
         var entry = new RouteEntry(local.Key, _selfEndpoint);
         _flooded[0] = _selfEndpoint;
@@ -265,8 +265,6 @@ internal sealed partial class Engine
         {
             SendFlood(member, entry, already);
         }
-
-        _ = now;
     }
 
     private void SendFlood(NodeRef to, in RouteEntry entry, in WireList<WireEndpoint> already)
@@ -294,7 +292,7 @@ internal sealed partial class Engine
             }
             else if (IsMember(flood.Entry.Key, peerId) && FirstSightOfFlood(flood.Entry.Key, ~peerId))
             {
-                Verify(flood.Entry.Key, peerId, now, recheck: true, hinted: true);
+                Verify(flood.Entry.Key, peerId, now, hinted: true);
             }
 
             return;
@@ -506,7 +504,7 @@ internal sealed partial class Engine
                 : Key256.IsStrictlyBetween(member.Key, farthest, neighbour);
             if (within && member.PeerId != SelfPeerId && !Contains(listed, member.Key))
             {
-                Verify(member.Key, member.PeerId, now, recheck: true);
+                Verify(member.Key, member.PeerId, now);
             }
         }
     }
@@ -542,14 +540,14 @@ internal sealed partial class Engine
         }
         else
         {
-            Verify(key, peerId, now, recheck: false);
+            Verify(key, peerId, now);
         }
 
         return true;
     }
 
     /// <summary>Sends an inquire with a fresh nonce for <paramref name="key"/> to <paramref name="peerId"/>.</summary>
-    private void Verify(Key256 key, int peerId, long now, bool recheck, bool hinted = false)
+    private void Verify(Key256 key, int peerId, long now, bool hinted = false)
     {
         int free = -1;
         for (int i = 0; i < MaxVerifications; i++)
@@ -572,7 +570,7 @@ internal sealed partial class Engine
             return; // bounded: the next maintenance round offers the candidate again
         }
 
-        _verifications[free] = new Verification { InUse = true, Key = key, PeerId = peerId, Recheck = recheck, Hinted = hinted };
+        _verifications[free] = new Verification { InUse = true, Key = key, PeerId = peerId, Hinted = hinted };
         Span<byte> nonce = _verifyNonces.AsSpan(free * WireLimits.NonceLength, WireLimits.NonceLength);
         FillNonce(nonce);
         SendVerify(free, attempt: 0, NewMessageId(), now);
@@ -777,7 +775,7 @@ internal sealed partial class Engine
                 int index = 1 + (_probeCursor / 2 % Math.Max(side.Length - 1, 1));
                 if (index < side.Length && side[index].PeerId != SelfPeerId)
                 {
-                    Verify(side[index].Key, side[index].PeerId, now, recheck: true);
+                    Verify(side[index].Key, side[index].PeerId, now);
                 }
             }
         }
@@ -873,7 +871,7 @@ internal sealed partial class Engine
         if (news)
         {
             Counters.SplitsFound++;
-            Announce(local, now);
+            Announce(local);
             MaintainLeafSet(local, now);
         }
     }
@@ -1033,7 +1031,6 @@ internal sealed partial class Engine
         public bool InUse;
         public Key256 Key;
         public int PeerId;
-        public bool Recheck;
         public bool Hinted;
     }
 }
