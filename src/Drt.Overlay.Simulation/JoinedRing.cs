@@ -172,10 +172,13 @@ internal sealed class JoinedRing
         return 1; // known to the searcher and confirmed by the owner without a lookup
     }
 
-    /// <summary>The application data each key publishes: its bytes repeated to 40 bytes, so answers can be checked.</summary>
-    public static byte[] AppDataOf(Key256 key)
+    /// <summary>
+    /// The application data a key publishes: its bytes repeated to <paramref name="size"/> (40 unless asked), so an
+    /// answer's data can be checked against its key.
+    /// </summary>
+    public static byte[] AppDataOf(Key256 key, int size = 40)
     {
-        var data = new byte[40];
+        var data = new byte[size];
         Span<byte> bytes = stackalloc byte[Key256.Size];
         key.WriteBigEndian(bytes);
         for (int i = 0; i < data.Length; i++)

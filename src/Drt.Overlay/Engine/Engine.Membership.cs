@@ -253,25 +253,29 @@ internal sealed partial class Engine
     /// <summary>Tells every member of <paramref name="local"/>'s leaf set that the key is here (a flood, no ack).</summary>
     private void Announce(LocalKey local)
     {
-        var entry = new RouteEntry(local.Key, _selfEndpoint);
         _flooded[0] = _selfEndpoint;
-        var already = new WireList<WireEndpoint>(_flooded.AsMemory(0, 1));
+        FloodLeafSet(local, FloodFlags.NoAck, new RouteEntry(local.Key, _selfEndpoint), new WireList<WireEndpoint>(_flooded.AsMemory(0, 1)));
+    }
+
+    /// <summary>Sends one flood of <paramref name="entry"/> to every remote member of <paramref name="local"/>'s leaf set.</summary>
+    private void FloodLeafSet(LocalKey local, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already)
+    {
         foreach (NodeRef member in local.LeafSet.Smaller)
         {
-            SendFlood(member, entry, already);
+            SendFlood(member, flags, entry, already);
         }
 
         foreach (NodeRef member in local.LeafSet.Larger)
         {
-            SendFlood(member, entry, already);
+            SendFlood(member, flags, entry, already);
         }
     }
 
-    private void SendFlood(NodeRef to, in RouteEntry entry, in WireList<WireEndpoint> already)
+    private void SendFlood(NodeRef to, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already)
     {
         if (to.PeerId != SelfPeerId)
         {
-            Send(new Flood(FloodFlags.NoAck, to.Key, entry, null, already), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
+            Send(new Flood(flags, to.Key, entry, null, already), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
         }
     }
 
@@ -343,7 +347,7 @@ internal sealed partial class Engine
             {
                 if (member.PeerId != SelfPeerId && member.PeerId != peerId && !Listed(_flooded.AsSpan(0, n), EndpointOf(member.PeerId)))
                 {
-                    SendFlood(member, flood.Entry, already);
+                    SendFlood(member, FloodFlags.NoAck, flood.Entry, already);
                 }
             }
         }
@@ -657,7 +661,7 @@ internal sealed partial class Engine
                 wasNeighbour = true;
                 if (tell)
                 {
-                    TellSuspect(local, new RouteEntry(key, endpoint));
+                    FloodLeafSet(local, FloodFlags.NoAck | FloodFlags.Revoke, new RouteEntry(key, endpoint), default);
                 }
             }
 
@@ -670,27 +674,6 @@ internal sealed partial class Engine
 
         _cache.RemoveAll(n => n.PeerId == peerId);
         _peers[peerId].Verified = false;
-    }
-
-    private void TellSuspect(LocalKey local, in RouteEntry suspect)
-    {
-        foreach (NodeRef member in local.LeafSet.Smaller)
-        {
-            SendSuspect(member, suspect);
-        }
-
-        foreach (NodeRef member in local.LeafSet.Larger)
-        {
-            SendSuspect(member, suspect);
-        }
-    }
-
-    private void SendSuspect(NodeRef to, in RouteEntry suspect)
-    {
-        if (to.PeerId != SelfPeerId)
-        {
-            Send(new Flood(FloodFlags.NoAck | FloodFlags.Revoke, to.Key, suspect, null, default), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
-        }
     }
 
     private void RemoveKey(Key256 key)
@@ -719,7 +702,7 @@ internal sealed partial class Engine
         {
             if (local.LeafSet.TryAdd(node) == LeafSetAddResult.Added && tell)
             {
-                Send(new Flood(FloodFlags.NoAck, key, new RouteEntry(local.Key, _selfEndpoint), null, default), NewMessageId(), peer.Address, maintenance: true);
+                SendFlood(node, FloodFlags.NoAck, new RouteEntry(local.Key, _selfEndpoint), default);
             }
 
             local.Routes.TryAdd(new RoutingEntry(node, peer.Rtt.SmoothedMicros, peer.Subnet));

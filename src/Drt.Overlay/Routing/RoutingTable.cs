@@ -203,11 +203,7 @@ internal sealed class RoutingTable
                 {
                     if (entries[i].Node.PeerId == peerId)
                     {
-                        int count = counts[column];
-                        Array.Copy(entries, i + 1, entries, i, start + count - i - 1);
-                        entries[start + count - 1] = default;
-                        counts[column] = (byte)(count - 1);
-                        _count--;
+                        RemoveAt(entries, counts, column, i);
                         removed++;
                     }
                 }
@@ -234,15 +230,23 @@ internal sealed class RoutingTable
         {
             if (entries[i].Node.Key == key)
             {
-                Array.Copy(entries, i + 1, entries, i, start + count - i - 1);
-                entries[start + count - 1] = default;
-                counts[column] = (byte)(count - 1);
-                _count--;
+                RemoveAt(entries, counts, column, i);
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>Removes entry <paramref name="index"/> of a cell, closing the gap so the cell stays nearest first.</summary>
+    private void RemoveAt(RoutingEntry[] entries, byte[] counts, int column, int index)
+    {
+        int start = column * CellCapacity;
+        int count = counts[column];
+        Array.Copy(entries, index + 1, entries, index, start + count - index - 1);
+        entries[start + count - 1] = default;
+        counts[column] = (byte)(count - 1);
+        _count--;
     }
 
     /// <summary>

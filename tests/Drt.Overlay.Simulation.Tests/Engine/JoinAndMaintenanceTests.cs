@@ -19,11 +19,7 @@ public sealed class JoinAndMaintenanceTests
     public void KeysJoiningOneByOneEndWithTheTrueLeafSetsAndFindEachOther(int seed, int count)
     {
         Ring ring = Ring.Create(seed, s_wan);
-        for (int i = 0; i < count; i++)
-        {
-            ring.Join(bootstrapFrom: i == 0 ? -1 : ring.Random.Next(i));
-            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(500));
-        }
+        ring.JoinOneByOne(count, TimeSpan.FromMilliseconds(500));
 
         ring.Scheduler.RunFor(2 * s_period);
         ring.AssertLeafSetsAreTrue(seed);
@@ -37,11 +33,7 @@ public sealed class JoinAndMaintenanceTests
     public void UnderFivePercentLossJoinsStillEndWithTheTrueLeafSets(int seed)
     {
         Ring ring = Ring.Create(seed, s_wan with { Loss = 0.05 });
-        for (int i = 0; i < 60; i++)
-        {
-            ring.Join(bootstrapFrom: i == 0 ? -1 : ring.Random.Next(i));
-            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(500));
-        }
+        ring.JoinOneByOne(60, TimeSpan.FromMilliseconds(500));
 
         ring.Scheduler.RunFor(5 * s_period);
         ring.AssertLeafSetsAreTrue(seed);
@@ -56,11 +48,7 @@ public sealed class JoinAndMaintenanceTests
     public void KeysJoiningAtOnceEndConsistent(int seed)
     {
         Ring ring = Ring.Create(seed, s_wan);
-        for (int i = 0; i < 60; i++)
-        {
-            ring.Join(bootstrapFrom: i == 0 ? -1 : ring.Random.Next(i));
-            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(300));
-        }
+        ring.JoinOneByOne(60, TimeSpan.FromMilliseconds(300));
 
         ring.Scheduler.RunFor(2 * s_period);
 
@@ -84,11 +72,7 @@ public sealed class JoinAndMaintenanceTests
     public void AfterTenPercentCrashLeafSetsHealAndDeadKeysAreNeverReturned(int seed)
     {
         Ring ring = Ring.Create(seed, s_wan);
-        for (int i = 0; i < 100; i++)
-        {
-            ring.Join(bootstrapFrom: i == 0 ? -1 : ring.Random.Next(i));
-            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(300));
-        }
+        ring.JoinOneByOne(100, TimeSpan.FromMilliseconds(300));
 
         ring.Scheduler.RunFor(3 * s_period);
         ring.AssertLeafSetsAreTrue(seed);
@@ -123,11 +107,7 @@ public sealed class JoinAndMaintenanceTests
     public void HalvesThatFormedTheirOwnRingsMergeAfterThePartitionHeals(int seed)
     {
         Ring ring = Ring.Create(seed, s_wan);
-        for (int i = 0; i < 60; i++)
-        {
-            ring.Join(bootstrapFrom: i == 0 ? -1 : ring.Random.Next(i));
-            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(300));
-        }
+        ring.JoinOneByOne(60, TimeSpan.FromMilliseconds(300));
 
         ring.Scheduler.RunFor(2 * s_period);
         ring.AssertLeafSetsAreTrue(seed);
@@ -152,11 +132,7 @@ public sealed class JoinAndMaintenanceTests
     {
         const int Seed = 5;
         Ring ring = Ring.Create(Seed, s_wan);
-        for (int i = 0; i < 50; i++)
-        {
-            ring.Join(bootstrapFrom: i == 0 ? -1 : ring.Random.Next(i));
-            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(300));
-        }
+        ring.JoinOneByOne(50, TimeSpan.FromMilliseconds(300));
 
         ring.Scheduler.RunFor(5 * s_period);
         long before = ring.Nodes.Sum(n => n.Engine.Counters.MaintenanceSent);
@@ -188,6 +164,8 @@ public sealed class JoinAndMaintenanceTests
         public static Ring Create(int seed, LinkProfile link) => new(new JoinedRing(seed, link));
 
         public JoinedRing.Node Join(int bootstrapFrom) => _ring.Join(bootstrapFrom);
+
+        public void JoinOneByOne(int count, TimeSpan spacing) => _ring.JoinOneByOne(count, spacing);
 
         public void Crash(JoinedRing.Node node) => _ring.Crash(node);
 

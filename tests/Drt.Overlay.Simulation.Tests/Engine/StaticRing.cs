@@ -40,7 +40,7 @@ internal sealed class StaticRing
             var engine = new Overlay.Engine.Engine(new EngineOptions { LeafSetSide = leafSetSide }, transport, scheduler, new Random(seed ^ (i * 7919)), new SeededRandomNumberGenerator(seed ^ (i * 104729)));
             Key256 key = Key256.Random(random);
             engine.Start();
-            nodes[i] = new Node(engine, transport, key, AppDataOf(key, appDataSize));
+            nodes[i] = new Node(engine, transport, key, JoinedRing.AppDataOf(key, appDataSize));
             engine.AddLocalKey(key, nodes[i].AppData);
         }
 
@@ -61,19 +61,6 @@ internal sealed class StaticRing
         }
 
         return ring;
-    }
-
-    /// <summary>Application data a key is registered with: recognisably its own.</summary>
-    public static byte[] AppDataOf(Key256 key, int size)
-    {
-        byte[] data = new byte[size];
-        key.WriteBigEndian(data);
-        for (int i = Key256.Size; i < size; i++)
-        {
-            data[i] = (byte)(i * 31);
-        }
-
-        return data;
     }
 
     /// <summary>The registered key in [min, max] nearest <paramref name="target"/> (ties: clockwise), by brute force.</summary>
