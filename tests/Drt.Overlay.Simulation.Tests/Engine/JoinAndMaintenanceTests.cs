@@ -1,4 +1,7 @@
 using Drt.Overlay.Engine;
+using Drt.Overlay.Transport;
+using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
 using Xunit;
 
 namespace Drt.Overlay.Simulation.Tests.Engine;
@@ -128,6 +131,54 @@ public sealed class JoinAndMaintenanceTests
     }
 
     [Fact]
+    public void ForgedSuspicionsAnnouncementsAndJoinRequestsChangeNothing()
+    {
+        const int Seed = 8;
+        Ring ring = Ring.Create(Seed, s_wan);
+        ring.JoinOneByOne(40, TimeSpan.FromMilliseconds(300));
+        ring.Scheduler.RunFor(2 * s_period);
+        ring.AssertLeafSetsAreTrue(Seed);
+
+        SimulatedTransport rogue = ring.Network.CreateTransport();
+        var received = new CountingReceiver();
+        rogue.Start(received);
+        var context = new EngineOptions().WireContext;
+        using var buffer = new PooledBufferWriter();
+        void SendFrom(JoinedRing.Node to, ReadOnlySpan<byte> datagram) => Assert.True(rogue.TrySend(datagram, to.Transport.EndPoint.Serialize()));
+
+        // A revoke of a live key from an address that is not its owner's, to every node: only a suspicion.
+        JoinedRing.Node victim = ring.Nodes[7];
+        var victimEntry = new RouteEntry(victim.Key, WireEndpoint.FromIPEndPoint(victim.Transport.EndPoint));
+        foreach (JoinedRing.Node node in ring.Nodes)
+        {
+            SendFrom(node, WireCodec.Encode(WireHeader.Create(context, MessageType.Flood, 1), new Flood(FloodFlags.NoAck | FloodFlags.Revoke, node.Key, victimEntry, null, default), buffer));
+        }
+
+        // An announcement of a key nobody holds, at the rogue's address (which never answers an inquire).
+        Key256 phantom = Key256.Random(ring.Random);
+        var phantomEntry = new RouteEntry(phantom, WireEndpoint.FromIPEndPoint(rogue.EndPoint));
+        WireEndpoint[] already = [phantomEntry.Endpoint];
+        foreach (JoinedRing.Node node in ring.Nodes)
+        {
+            SendFrom(node, WireCodec.Encode(WireHeader.Create(context, MessageType.Flood, 2), new Flood(FloodFlags.NoAck, node.Key, phantomEntry, null, new WireList<WireEndpoint>(already)), buffer));
+        }
+
+        // A join request revealing a nonce that no solicit committed to: dropped without an answer.
+        byte[] nonce = new byte[16];
+        ring.Random.NextBytes(nonce);
+        WireKey[] wanted = [new WireKey(ring.Nodes[0].Key)];
+        SendFrom(ring.Nodes[3], WireCodec.Encode(WireHeader.Create(context, MessageType.Request, 3), new Request(nonce, new WireList<WireKey>(wanted)), buffer));
+
+        ring.Scheduler.RunFor(2 * s_period);
+
+        ring.AssertLeafSetsAreTrue(Seed);
+        Assert.True(ring.Nodes.All(n => !n.Engine.Keys[0].LeafSet.Contains(phantom)), $"seed {Seed}: the phantom key entered a leaf set");
+        Assert.True(received.Types.All(t => t == MessageType.Inquire), $"seed {Seed}: the rogue was sent {string.Join(", ", received.Types.Distinct())}; only inquires (checks of the phantom) were due");
+        Assert.True(received.Count > 0, $"seed {Seed}: nobody checked the phantom");
+        ring.AssertSearchesSucceed(Seed, searches: 50);
+    }
+
+    [Fact]
     public void MaintenanceStaysWithinItsBudgetInAStableRing()
     {
         const int Seed = 5;
@@ -143,6 +194,20 @@ public sealed class JoinAndMaintenanceTests
         double perNodePerSecond = sent / (double)ring.Nodes.Count / window.TotalSeconds;
         Assert.True(perNodePerSecond <= 0.5, $"seed {Seed}: {perNodePerSecond:F3} maintenance datagrams per node per second");
         Assert.True(perNodePerSecond > 0, $"seed {Seed}: no maintenance at all");
+    }
+
+    /// <summary>Records the message types a rogue endpoint receives.</summary>
+    private sealed class CountingReceiver : IDatagramReceiver
+    {
+        public List<MessageType> Types { get; } = [];
+
+        public int Count => Types.Count;
+
+        public void OnDatagram(ReadOnlyMemory<byte> datagram, System.Net.SocketAddress source) => Types.Add((MessageType)datagram.Span[WireHeader.TypeOffset]);
+
+        public void OnWake()
+        {
+        }
     }
 
     private sealed class Ring
