@@ -143,6 +143,10 @@ internal sealed class JoinedRing
         return outcome;
     }
 
+    /// <summary>Routes <paramref name="payload"/> recursively from <paramref name="from"/> to the root of <paramref name="target"/>.</summary>
+    public void Route(Node from, Key256 target, byte[] payload) =>
+        from.Engine.Post(now => from.Engine.Route(target, channel: 0, payload, now));
+
     /// <summary>
     /// Overlay hops a search from <paramref name="from"/> took to reach its first result: one more than the referrals
     /// that led the searcher to the owner (an owner the searcher knew itself is one hop, asked directly); none for a

@@ -11,7 +11,8 @@ namespace Drt.Overlay.Simulation;
 /// <param name="Seed">Seed for keys, links and every engine.</param>
 /// <param name="Loss">Datagram loss on every link, each way.</param>
 /// <param name="CrashFraction">Fraction of nodes crashed at once after convergence.</param>
-internal sealed record ExperimentSettings(int Nodes, int Searches, int Seed, double Loss, double CrashFraction);
+/// <param name="Routes">Messages routed recursively from random live nodes to random targets, after the searches.</param>
+internal sealed record ExperimentSettings(int Nodes, int Searches, int Seed, double Loss, double CrashFraction, int Routes = 0);
 
 /// <summary>
 /// The simulator's experiment, shared by <c>tools/Drt.Sim</c> and the large-ring tests: join N nodes one by one on a
@@ -46,7 +47,7 @@ internal static class RingExperiment
         }
 
         TimeSpan converged = ring.Scheduler.Elapsed;
-        log?.WriteLine($"{settings.Nodes} nodes joined; {wrongLeafSets} leaf sets wrong at {converged.TotalSeconds:F0} s virtual");
+        log?.WriteLine($"{settings.Nodes} nodes joined; {wrongLeafSets} leaf sets wrong at {converged.TotalSeconds:F0} s virtual; routing entries per node: mean {ring.Nodes.Average(n => n.Engine.Keys[0].Routes.Count):F1}");
 
         // Maintenance cost in the settled ring, before any search traffic.
         long sentBefore = ring.Nodes.Sum(n => n.Engine.Counters.MaintenanceSent);
@@ -92,8 +93,13 @@ internal static class RingExperiment
             tally.Add(outcome, from, nearest, live.Find(n => n.Key == nearest)!.AppData);
         }
 
+        RouteTally routes = RouteMany(ring, live, oracle, settings.Routes);
+
         wall.Stop();
-        var report = new ExperimentReport(tally, wrongLeafSets, crashed, maintMessages, maintBytes, ring.Scheduler.Elapsed.TotalSeconds, wall.Elapsed.TotalSeconds);
+        var report = new ExperimentReport(tally, wrongLeafSets, crashed, maintMessages, maintBytes, ring.Scheduler.Elapsed.TotalSeconds, wall.Elapsed.TotalSeconds)
+        {
+            Routes = routes,
+        };
         log?.WriteLine($"{tally.Total} searches: {tally.Succeeded} succeeded ({report.SuccessRate:P3}), {tally.Wrong} wrong, {tally.Failed} without answer");
         if (tally.FirstWrong is { } wrongAnswer)
         {
@@ -101,9 +107,45 @@ internal static class RingExperiment
         }
 
         log?.WriteLine($"hops: mean {report.MeanHops:F2}, p99 {report.P99Hops} (log16 N = {Math.Log(settings.Nodes, 16):F2}); searches by hops [{string.Join(", ", report.HopHistogram)}]");
+        if (routes.Total > 0)
+        {
+            log?.WriteLine($"{routes.Total} routed: {routes.AtRoot} delivered at the true root ({report.RouteSuccessRate:P3}), {routes.Elsewhere} elsewhere, {routes.Twice} twice, {routes.Lost} lost; hops mean {report.MeanRouteHops:F2}, p99 {RouteTally.Percentile99(routes.Hops)}");
+        }
+
         log?.WriteLine($"maintenance: {maintMessages:F3} datagrams and {maintBytes:F0} bytes per node per second");
         log?.WriteLine($"{report.VirtualSeconds:F0} s virtual in {report.WallSeconds:F1} s");
         return report;
+    }
+
+    /// <summary>
+    /// Routes <paramref name="count"/> messages, one every 10 ms of virtual time, from random live nodes to random
+    /// targets, each payload its sequence number; every delivery is checked against the oracle's root.
+    /// </summary>
+    private static RouteTally RouteMany(JoinedRing ring, List<JoinedRing.Node> live, Key256[] oracle, int count)
+    {
+        var tally = new RouteTally(count);
+        if (count == 0)
+        {
+            return tally;
+        }
+
+        var expected = new Key256[count];
+        foreach (JoinedRing.Node node in live)
+        {
+            node.Engine.DeliverHandler = (in RoutedMessage message, Key256 root) =>
+                tally.Delivered(BitConverter.ToInt32(message.Payload.Span), root, expected, message.Hops);
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            Key256 target = Key256.Random(ring.Random);
+            expected[i] = Nearest(oracle, target);
+            ring.Route(live[ring.Random.Next(live.Count)], target, BitConverter.GetBytes(i));
+            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(10));
+        }
+
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(30)); // every retransmission ends within seconds
+        return tally;
     }
 
     /// <summary>The live key nearest <paramref name="target"/> on the ring (ties as the engine breaks them).</summary>
@@ -129,6 +171,14 @@ internal sealed record ExperimentReport(SearchTally Tally, int WrongLeafSets, in
 
     public double MeanHops => Tally.Hops.Count == 0 ? 0 : Tally.Hops.Average();
 
+    /// <summary>The routed messages, when the experiment routed any.</summary>
+    public RouteTally Routes { get; init; } = new(0);
+
+    /// <summary>Routed messages delivered exactly once, at the true root.</summary>
+    public double RouteSuccessRate => Routes.Total == 0 ? 1 : Routes.AtRoot / (double)Routes.Total;
+
+    public double MeanRouteHops => Routes.Hops.Count == 0 ? 0 : Routes.Hops.Average();
+
     /// <summary>How many answered searches took each number of hops, index = hops.</summary>
     public int[] HopHistogram
     {
@@ -144,18 +194,54 @@ internal sealed record ExperimentReport(SearchTally Tally, int WrongLeafSets, in
         }
     }
 
-    public int P99Hops
-    {
-        get
-        {
-            if (Tally.Hops.Count == 0)
-            {
-                return 0;
-            }
+    public int P99Hops => RouteTally.Percentile99(Tally.Hops);
+}
 
-            List<int> sorted = [.. Tally.Hops.Order()];
-            return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(0.99 * sorted.Count) - 1)];
+/// <summary>
+/// Routed messages checked against the oracle: each should reach the application once, at the live key nearest its
+/// target.
+/// </summary>
+internal sealed class RouteTally(int total)
+{
+    private readonly int[] _deliveries = new int[total];
+    private readonly bool[] _atRoot = new bool[total];
+
+    public int Total => total;
+
+    /// <summary>Delivered exactly once, at the true root.</summary>
+    public int AtRoot => Enumerable.Range(0, total).Count(i => _deliveries[i] == 1 && _atRoot[i]);
+
+    /// <summary>Delivered (first) at a node that is not the true root.</summary>
+    public int Elsewhere => Enumerable.Range(0, total).Count(i => _deliveries[i] > 0 && !_atRoot[i]);
+
+    /// <summary>Delivered more than once.</summary>
+    public int Twice => _deliveries.Count(d => d > 1);
+
+    /// <summary>Never delivered.</summary>
+    public int Lost => _deliveries.Count(d => d == 0);
+
+    /// <summary>Hops of each first delivery at the true root.</summary>
+    public List<int> Hops { get; } = [];
+
+    public void Delivered(int sequence, Key256 root, Key256[] expected, int hops)
+    {
+        if (_deliveries[sequence]++ == 0 && root == expected[sequence])
+        {
+            _atRoot[sequence] = true;
+            Hops.Add(hops);
         }
+    }
+
+    /// <summary>The 99th percentile of <paramref name="values"/> (0 when empty).</summary>
+    public static int Percentile99(List<int> values)
+    {
+        if (values.Count == 0)
+        {
+            return 0;
+        }
+
+        List<int> sorted = [.. values.Order()];
+        return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(0.99 * sorted.Count) - 1)];
     }
 }
 

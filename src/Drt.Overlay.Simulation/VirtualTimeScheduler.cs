@@ -24,7 +24,12 @@ public sealed class VirtualTimeScheduler : TimeProvider
     public const long DefaultMaxEvents = 100_000_000;
 
     private readonly Lock _gate = new();
-    private readonly PriorityQueue<ScheduledEvent, EventOrder> _queue = new();
+    private const int MinCompactAt = 4096;
+
+    private readonly PriorityQueue<ScheduledEvent, EventOrder> _queue;
+    private readonly PriorityQueue<ScheduledEvent, EventOrder>.UnorderedItemsCollection _queueItems;
+    private (ScheduledEvent Event, EventOrder Order)[] _compactScratch = new (ScheduledEvent, EventOrder)[MinCompactAt];
+    private int _compactAt = MinCompactAt - 1;
     private readonly DateTimeOffset _start;
     private long _now;
     private long _sequence;
@@ -37,7 +42,12 @@ public sealed class VirtualTimeScheduler : TimeProvider
     }
 
     /// <summary>Creates a scheduler whose clock starts at <paramref name="start"/>.</summary>
-    public VirtualTimeScheduler(DateTimeOffset start) => _start = start;
+    public VirtualTimeScheduler(DateTimeOffset start)
+    {
+        _start = start;
+        _queue = new(MinCompactAt);
+        _queueItems = _queue.UnorderedItems; // made once here rather than at the first compaction
+    }
 
     /// <summary>Virtual time elapsed since the scheduler was created.</summary>
     public TimeSpan Elapsed => new(Volatile.Read(ref _now));
@@ -179,7 +189,43 @@ public sealed class VirtualTimeScheduler : TimeProvider
             // Time never runs backwards: an event is due no earlier than now.
             long due = delayTicks <= 0 ? _now : checked(_now + delayTicks);
             _queue.Enqueue(new ScheduledEvent(handler, argument, generation), new EventOrder(due, _sequence++));
+            if (_queue.Count >= _compactAt)
+            {
+                Compact();
+            }
         }
+    }
+
+    /// <summary>
+    /// Drops the events of timers changed or disposed since they were queued. A timer re-armed earlier than before
+    /// leaves its old event behind (skipped when it comes up); engines re-arm at every request, so without this the
+    /// queue would grow with far-future stale events. Amortised: it runs when the queue doubles past its live size,
+    /// and before the queue's own storage would have to grow for stale events.
+    /// </summary>
+    private void Compact()
+    {
+        if (_compactScratch.Length < _queue.Count)
+        {
+            _compactScratch = new (ScheduledEvent, EventOrder)[_queue.Count];
+        }
+
+        int live = 0;
+        foreach ((ScheduledEvent e, EventOrder order) in _queueItems)
+        {
+            if (!e.Handler.IsStale(e.Generation))
+            {
+                _compactScratch[live++] = (e, order);
+            }
+        }
+
+        _queue.Clear();
+        for (int i = 0; i < live; i++)
+        {
+            _queue.Enqueue(_compactScratch[i].Event, _compactScratch[i].Order);
+        }
+
+        Array.Clear(_compactScratch, 0, live);
+        _compactAt = Math.Max(MinCompactAt - 1, 2 * live); // below the queue's capacity, which then need not grow
     }
 
     private bool Step(long notAfter)
@@ -218,6 +264,9 @@ public sealed class VirtualTimeScheduler : TimeProvider
     {
         /// <summary>Runs the event. <paramref name="generation"/> lets a handler ignore events it has since cancelled.</summary>
         void Run(long argument, int generation);
+
+        /// <summary>Whether an event queued with <paramref name="generation"/> has since been cancelled (it may be dropped unrun).</summary>
+        bool IsStale(int generation) => false;
     }
 
     private readonly record struct ScheduledEvent(IScheduledEvent Handler, long Argument, int Generation);
@@ -270,6 +319,14 @@ public sealed class VirtualTimeScheduler : TimeProvider
             }
 
             return true;
+        }
+
+        public bool IsStale(int generation)
+        {
+            lock (_gate)
+            {
+                return _disposed || generation != _generation;
+            }
         }
 
         public void Run(long argument, int generation)

@@ -165,4 +165,23 @@ public sealed class VirtualTimeSchedulerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.CreateTimer(_ => { }, null, TimeSpan.Zero, TimeSpan.FromSeconds(-2)));
         Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.RunFor(TimeSpan.FromSeconds(-1)));
     }
+
+    [Fact]
+    public void EventsOfReArmedTimersDoNotPileUpInTheQueue()
+    {
+        var scheduler = new VirtualTimeScheduler();
+        int fired = 0;
+        using ITimer timer = scheduler.CreateTimer(_ => fired++, null, TimeSpan.FromHours(1), Timeout.InfiniteTimeSpan);
+
+        // An engine's pattern: re-armed far out, then earlier, over and over; each change leaves a stale event.
+        for (int i = 0; i < 100_000; i++)
+        {
+            timer.Change(TimeSpan.FromHours(1), Timeout.InfiniteTimeSpan);
+            timer.Change(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+        }
+
+        Assert.True(scheduler.PendingEvents < 5_000, $"{scheduler.PendingEvents} events queued for one timer");
+        scheduler.RunFor(TimeSpan.FromHours(2));
+        Assert.Equal(1, fired);
+    }
 }

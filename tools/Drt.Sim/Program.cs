@@ -19,19 +19,21 @@ internal static class Program
         var seed = new Option<int>("--seed") { Description = "Seed for keys, links and every engine.", DefaultValueFactory = _ => 1 };
         var loss = new Option<double>("--loss") { Description = "Datagram loss on every link, each way (0..0.5).", DefaultValueFactory = _ => 0 };
         var crash = new Option<double>("--crash-fraction") { Description = "Fraction of nodes crashed at once after convergence (0..0.9).", DefaultValueFactory = _ => 0 };
+        var routes = new Option<int>("--routes") { Description = "Messages routed recursively to random targets after the searches, each checked against the oracle.", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object at the end instead of text." };
         nodes.Validators.Add(r => Check(r.GetValueOrDefault<int>() is >= 2 and <= 5000, r, "--nodes must be in 2..5000"));
         searches.Validators.Add(r => Check(r.GetValueOrDefault<int>() is >= 0 and <= 1_000_000, r, "--searches must be in 0..1000000"));
         loss.Validators.Add(r => Check(r.GetValueOrDefault<double>() is >= 0 and <= 0.5, r, "--loss must be in 0..0.5"));
+        routes.Validators.Add(r => Check(r.GetValueOrDefault<int>() is >= 0 and <= 1_000_000, r, "--routes must be in 0..1000000"));
         crash.Validators.Add(r => Check(r.GetValueOrDefault<double>() is >= 0 and <= 0.9, r, "--crash-fraction must be in 0..0.9"));
 
         var root = new RootCommand("Runs a Drt.Overlay ring on the simulated network and checks searches against the oracle.")
         {
-            nodes, searches, seed, loss, crash, json,
+            nodes, searches, seed, loss, crash, routes, json,
         };
         root.SetAction(parse =>
         {
-            var settings = new ExperimentSettings(parse.GetValue(nodes), parse.GetValue(searches), parse.GetValue(seed), parse.GetValue(loss), parse.GetValue(crash));
+            var settings = new ExperimentSettings(parse.GetValue(nodes), parse.GetValue(searches), parse.GetValue(seed), parse.GetValue(loss), parse.GetValue(crash), parse.GetValue(routes));
             ExperimentReport report = RingExperiment.Run(settings, parse.GetValue(json) ? null : Console.Out);
             if (parse.GetValue(json))
             {
@@ -82,6 +84,17 @@ internal static class Program
         }
 
         writer.WriteEndArray();
+        if (report.Routes.Total > 0)
+        {
+            writer.WriteNumber("routes", report.Routes.Total);
+            writer.WriteNumber("route_success_rate", Math.Round(report.RouteSuccessRate, 6));
+            writer.WriteNumber("route_elsewhere", report.Routes.Elsewhere);
+            writer.WriteNumber("route_twice", report.Routes.Twice);
+            writer.WriteNumber("route_lost", report.Routes.Lost);
+            writer.WriteNumber("route_mean_hops", Math.Round(report.MeanRouteHops, 3));
+            writer.WriteNumber("route_p99_hops", RouteTally.Percentile99(report.Routes.Hops));
+        }
+
         writer.WriteNumber("leaf_sets_wrong", report.WrongLeafSets);
         writer.WriteNumber("maint_msgs_per_node_s", Math.Round(report.MaintMessages, 4));
         writer.WriteNumber("maint_bytes_per_node_s", Math.Round(report.MaintBytes, 1));

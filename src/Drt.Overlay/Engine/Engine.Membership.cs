@@ -687,7 +687,6 @@ internal sealed partial class Engine
         _cache.RemoveAll(n => n.Key == key);
     }
 
-    /// <summary>Admits a verified (key, peer) into every local key's leaf set and routing table, and the cache.</summary>
     /// <summary>
     /// Takes a verified entry into every table it fits. A new leaf-set member is told about us in the same breath
     /// (one flood of our entry, not passed on) unless <paramref name="tell"/> is false because an announcement to the

@@ -158,7 +158,8 @@ internal sealed partial class Engine : IDatagramReceiver
         }
     }
 
-    private long Now() => _time.GetElapsedTime(_epoch).Ticks / TimeSpan.TicksPerMicrosecond;
+    /// <summary>The engine's clock: microseconds since it was built. Read once per input and passed down.</summary>
+    public long Now() => _time.GetElapsedTime(_epoch).Ticks / TimeSpan.TicksPerMicrosecond;
 
     // ------------------------------------------------------------------ receive
 
@@ -197,6 +198,12 @@ internal sealed partial class Engine : IDatagramReceiver
                 break;
             case MessageType.Fragment:
                 OnFragment(datagram, header, source, now);
+                break;
+            case MessageType.Route:
+                OnRoute(datagram, header, source, now);
+                break;
+            case MessageType.RouteAck:
+                OnRouteAck(datagram, header, source, now);
                 break;
             case MessageType.Solicit:
                 OnSolicit(datagram, header, source);
@@ -473,6 +480,9 @@ internal sealed partial class Engine : IDatagramReceiver
             case RequestKind.Verify:
                 OnVerifyTimeout(request, now);
                 break;
+            case RequestKind.Route:
+                OnRouteTimeout(request, now);
+                break;
             case RequestKind.LeafSet:
                 if (request.Attempt + 1 < _options.MaxAttempts && _peers[request.PeerId].Address is not null)
                 {
@@ -499,6 +509,9 @@ internal sealed partial class Engine : IDatagramReceiver
             case RequestKind.Lookup:
             case RequestKind.Inquire:
                 OnSearchRequestRefused(request, error, now);
+                break;
+            case RequestKind.Route:
+                OnRouteTimeout(request, now); // busy or resolve-only: an alternative at once
                 break;
             default:
                 break;
@@ -563,5 +576,6 @@ internal sealed partial class Engine : IDatagramReceiver
         LeafSet = 5,
         Solicit = 6,
         JoinRequest = 7,
+        Route = 8,
     }
 }

@@ -40,6 +40,36 @@ internal sealed class EngineCounters
     /// <summary>Candidates not verified because the verification table was full (offered again next round).</summary>
     public long VerificationsDropped { get; set; }
 
+    /// <summary>Routed messages this instance originated.</summary>
+    public long RoutesOriginated { get; set; }
+
+    /// <summary>Route transmissions to a next hop, retransmissions included.</summary>
+    public long RoutesForwarded { get; set; }
+
+    /// <summary>Route transmissions that went to an alternative or repeated hop after a timeout or refusal.</summary>
+    public long RouteRetransmits { get; set; }
+
+    /// <summary>Routed messages delivered here, as their root.</summary>
+    public long RoutesDelivered { get; set; }
+
+    /// <summary>Copies of a routed message already taken here (acknowledged again, not forwarded or delivered twice).</summary>
+    public long RoutesDuplicate { get; set; }
+
+    /// <summary>Routed messages lost here: no next hop answered and this is not the root.</summary>
+    public long RoutesFailed { get; set; }
+
+    /// <summary>Routed messages refused because too many were in flight (answered Busy, or refused to the caller).</summary>
+    public long RoutesBusy { get; set; }
+
+    /// <summary>Routed messages refused to the local caller: payload too large or no room.</summary>
+    public long RoutesRefused { get; set; }
+
+    /// <summary>Routed messages whose TTL ran out here or at the next hop.</summary>
+    public long RoutesTtlExpired { get; set; }
+
+    /// <summary>Routed messages the forward hook took and stopped.</summary>
+    public long RoutesStopped { get; set; }
+
     /// <summary>Messages too large for one datagram, sent as fragments.</summary>
     public long FragmentedSends { get; set; }
 

@@ -34,6 +34,9 @@ internal sealed record EngineOptions
     /// <summary>Most searches running at once.</summary>
     public int MaxSearches { get; init; } = 256;
 
+    /// <summary>Most routed messages this instance is responsible for at once (originated or forwarded, unacknowledged).</summary>
+    public int MaxRoutesInFlight { get; init; } = 256;
+
     /// <summary>Where to find the network when alone.</summary>
     public IReadOnlyList<IPEndPoint> Bootstrap { get; init; } = [];
 
@@ -72,9 +75,9 @@ internal sealed record EngineOptions
             throw new DrtException(DrtError.InvalidSettings, $"MaintenancePeriod must be between 100 ms and 1 h; it was {MaintenancePeriod}.");
         }
 
-        if (MaxPeers < 16 || MaxPending < 16 || MaxSearches < 1)
+        if (MaxPeers < 16 || MaxPending < 16 || MaxSearches < 1 || MaxRoutesInFlight < 1)
         {
-            throw new DrtException(DrtError.InvalidSettings, "MaxPeers and MaxPending must be at least 16 and MaxSearches at least 1.");
+            throw new DrtException(DrtError.InvalidSettings, "MaxPeers and MaxPending must be at least 16, MaxSearches and MaxRoutesInFlight at least 1.");
         }
     }
 }

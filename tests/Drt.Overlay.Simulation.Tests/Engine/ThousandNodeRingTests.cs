@@ -9,25 +9,28 @@ namespace Drt.Overlay.Simulation.Tests.Engine;
 public sealed class ThousandNodeRingTests
 {
     [Fact]
-    public void AStaticThousandNodeRingAnswersTenThousandSearchesCorrectlyInFewHops()
+    public void AStaticThousandNodeRingAnswersTenThousandSearchesAndRoutesTenThousandMessagesCorrectly()
     {
         const int Seed = 1;
-        ExperimentReport report = RingExperiment.Run(new ExperimentSettings(Nodes: 1000, Searches: 10_000, Seed, Loss: 0, CrashFraction: 0));
+        ExperimentReport report = RingExperiment.Run(new ExperimentSettings(Nodes: 1000, Searches: 10_000, Seed, Loss: 0, CrashFraction: 0, Routes: 10_000));
 
         Assert.True(report.WrongLeafSets == 0, $"seed {Seed}: {report.WrongLeafSets} leaf sets differ from the true neighbours");
         Assert.True(report.Tally.Failed == 0 && report.Tally.Wrong == 0, $"seed {Seed}: {report.Tally.Failed} unanswered, {report.Tally.Wrong} wrong of {report.Tally.Total}");
         Assert.True(report.MeanHops <= Math.Log(1000, 16) + 0.5, $"seed {Seed}: mean hops {report.MeanHops:F2}");
         Assert.True(report.MaintMessages <= 0.5, $"seed {Seed}: {report.MaintMessages:F3} maintenance datagrams per node per second");
+        Assert.True(report.Routes.AtRoot == 10_000, $"seed {Seed}: of 10,000 routed messages {report.Routes.Elsewhere} reached another node, {report.Routes.Twice} arrived twice, {report.Routes.Lost} were lost");
     }
 
     [Fact]
     public void UnderFivePercentLossEachWayAtLeast999In1000SearchesSucceedAndNoneIsWrong()
     {
         const int Seed = 2;
-        ExperimentReport report = RingExperiment.Run(new ExperimentSettings(Nodes: 1000, Searches: 2_000, Seed, Loss: 0.05, CrashFraction: 0));
+        ExperimentReport report = RingExperiment.Run(new ExperimentSettings(Nodes: 1000, Searches: 2_000, Seed, Loss: 0.05, CrashFraction: 0, Routes: 2_000));
 
         Assert.True(report.Tally.Wrong == 0, $"seed {Seed}: {report.Tally.Wrong} wrong answers");
         Assert.True(report.SuccessRate >= 0.999, $"seed {Seed}: success rate {report.SuccessRate:P3}");
+        Assert.True(report.Routes.Elsewhere == 0 && report.Routes.Twice == 0, $"seed {Seed}: {report.Routes.Elsewhere} routed messages reached another node than the root, {report.Routes.Twice} arrived twice");
+        Assert.True(report.RouteSuccessRate >= 0.999, $"seed {Seed}: {report.RouteSuccessRate:P3} of routed messages delivered at the root");
     }
 
     [Fact]

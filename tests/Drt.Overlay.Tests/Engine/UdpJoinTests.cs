@@ -19,7 +19,7 @@ public sealed class UdpJoinTests
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(30);
 
     [Fact]
-    public async Task ThirtyTwoInstancesJoinOverLoopbackEndWithTheTrueLeafSetsAndFindEveryKey()
+    public async Task ThirtyTwoInstancesJoinOverLoopbackEndWithTheTrueLeafSetsFindEveryKeyAndRouteToEveryRoot()
     {
         var random = new Random(Seed);
         var nodes = new List<Node>();
@@ -81,6 +81,7 @@ public sealed class UdpJoinTests
                 Assert.Equal(owner.Data, result.AppData);
             }
 
+            await EveryRoutedMessageReachesItsRootOnce(nodes, random, cancel);
             Assert.All(nodes, n => Assert.Equal(0, n.Transport.Counters.ReceiverExceptions));
         }
         finally
@@ -90,6 +91,45 @@ public sealed class UdpJoinTests
                 await node.Engine.StopAsync();
             }
         }
+    }
+
+    /// <summary>Routes 64 messages to random targets; each must reach the instance whose key is nearest, once.</summary>
+    private static async Task EveryRoutedMessageReachesItsRootOnce(List<Node> nodes, Random random, CancellationToken cancel)
+    {
+        const int Messages = 64;
+        var delivered = new System.Collections.Concurrent.ConcurrentQueue<(int Sequence, Key256 Root)>();
+        foreach (Node node in nodes)
+        {
+            node.Engine.DeliverHandler = (in RoutedMessage message, Key256 root) => delivered.Enqueue((BitConverter.ToInt32(message.Payload.Span), root));
+        }
+
+        var expected = new Key256[Messages];
+        for (int i = 0; i < Messages; i++)
+        {
+            Key256 target = Key256.Random(random);
+            expected[i] = nodes.MinBy(n => n.Key, Comparer<Key256>.Create((a, b) => Key256.CompareCloseness(target, a, b)))!.Key;
+            byte[] payload = BitConverter.GetBytes(i);
+            Node from = nodes[random.Next(Count)];
+            RouteResult result = await OnEngineAsync<RouteResult>(from, (now, done) => from.Engine.Route(target, 0, payload, now, done), cancel);
+            Assert.True(result is RouteResult.Forwarded or RouteResult.Delivered, $"seed {Seed}: message {i} left with {result}");
+        }
+
+        // Bounded poll: each hop acknowledged, so the rest of the way takes a few round trips.
+        for (int poll = 0; poll < 100 && delivered.Count < Messages; poll++)
+        {
+            await Task.Delay(100, cancel);
+        }
+
+        Assert.Equal(Messages, delivered.Count);
+        Assert.Equal(Enumerable.Range(0, Messages), delivered.Select(d => d.Sequence).Order());
+        Assert.All(delivered, d => Assert.True(d.Root == expected[d.Sequence], $"seed {Seed}: message {d.Sequence} delivered at {d.Root.ToShortString()}, not its root {expected[d.Sequence].ToShortString()}"));
+    }
+
+    private static async Task<T> OnEngineAsync<T>(Node node, Action<long, Action<T>> start, CancellationToken cancel)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.Engine.Post(now => start(now, done.SetResult));
+        return await done.Task.WaitAsync(s_wait, cancel);
     }
 
     /// <summary>Compares every leaf set, read on its engine's thread, with the true neighbours; "" when all agree.</summary>
