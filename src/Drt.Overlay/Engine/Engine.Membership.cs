@@ -30,6 +30,9 @@ internal sealed partial class Engine
     /// <summary>Maintenance rounds between split checks (about two minutes at the default period).</summary>
     private const int SplitCheckRounds = 10;
 
+    /// <summary>Every this many rounds one more leaf-set member is verified, in turn (the far ones too).</summary>
+    private const int MemberCheckRounds = 4;
+
     private readonly Verification[] _verifications = new Verification[MaxVerifications];
     private readonly byte[] _verifyNonces = new byte[MaxVerifications * WireLimits.NonceLength];
     private readonly byte[] _recentSolicits = new byte[RecentSolicits * WireLimits.NonceHashLength];
@@ -751,7 +754,7 @@ internal sealed partial class Engine
             MaintainLeafSet(local, now);
 
             // Every other round one more member, in turn, so that members far from us are checked too.
-            if ((_maintenanceRound & 1) == 0)
+            if (_maintenanceRound % MemberCheckRounds == 0)
             {
                 ReadOnlySpan<NodeRef> side = (_probeCursor & 1) == 0 ? local.LeafSet.Smaller : local.LeafSet.Larger;
                 int index = 1 + (_probeCursor / 2 % Math.Max(side.Length - 1, 1));
@@ -762,9 +765,14 @@ internal sealed partial class Engine
             }
         }
 
-        if ((_maintenanceRound & 1) == 0)
+        if (_maintenanceRound % MemberCheckRounds == 0)
         {
             _probeCursor++;
+        }
+
+        if (_keys.Count > 0 && _maintenanceRound % RefreshRounds == RefreshRounds / 2 && _keys[_maintenanceRound / RefreshRounds % _keys.Count] is { Placed: true } refreshed)
+        {
+            RefreshRoutes(refreshed, now);
         }
 
         return _nextMaintenance;

@@ -233,9 +233,10 @@ internal sealed partial class Engine
 
     /// <summary>
     /// The next hop for the message in <paramref name="slot"/>: the best candidate not yet tried, else (sends left) the
-    /// best one again; a peer that missed its last <see cref="EngineOptions.MaxAttempts"/> answers to anything is
-    /// passed over. False when no known node is closer to the target than this instance's nearest key, or when every
-    /// send is spent or every candidate unreachable (<paramref name="exhausted"/>).
+    /// best one again. A peer that missed its last <see cref="EngineOptions.MaxAttempts"/> answers to anything comes
+    /// after those that answer, but is not skipped: a lossy link is not a dead node, and giving up on the root too
+    /// early would deliver the message twice. False when no known node is closer to the target than this instance's
+    /// nearest key, or when every send is spent (<paramref name="exhausted"/>).
     /// </summary>
     private bool TryNextHop(RouteSlot slot, out NodeRef next, out int attempt, out bool exhausted)
     {
@@ -254,33 +255,24 @@ internal sealed partial class Engine
             return false;
         }
 
+        // The best candidate by rank: untried before tried, and among those, peers answering lately first.
         ReadOnlySpan<int> tried = slot.Tried.AsSpan(0, slot.Sends);
-        int again = -1;
-        for (int i = 0; i < n; i++)
+        int best = 0;
+        int bestRank = int.MaxValue;
+        for (int i = 0; i < n && bestRank > 0; i++)
         {
             int peerId = _scratchNodes[i].PeerId;
-            if (peerId == SelfPeerId || _peers[peerId].ConsecutiveTimeouts >= _options.MaxAttempts)
+            bool silent = peerId == SelfPeerId || _peers[peerId].ConsecutiveTimeouts >= _options.MaxAttempts;
+            int rank = (tried.Contains(peerId) ? 2 : 0) + (silent ? 1 : 0);
+            if (rank < bestRank)
             {
-                continue; // unreachable for now, whatever asked it: maintenance decides whether it is dead
+                best = i;
+                bestRank = rank;
             }
-
-            if (!tried.Contains(peerId))
-            {
-                next = _scratchNodes[i];
-                return true;
-            }
-
-            again = again < 0 ? i : again;
         }
 
-        if (again < 0)
-        {
-            exhausted = true;
-            return false;
-        }
-
-        // Every reachable candidate failed once: the best of them again, with a doubled timeout per earlier try.
-        next = _scratchNodes[again];
+        // A repeat waits a doubled timeout per earlier try to the same peer.
+        next = _scratchNodes[best];
         foreach (int peerId in tried)
         {
             attempt += peerId == next.PeerId ? 1 : 0;

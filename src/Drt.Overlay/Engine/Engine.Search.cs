@@ -180,6 +180,12 @@ internal sealed partial class Engine
             return;
         }
 
+        if ((RequestKind)request.Kind == RequestKind.Refresh)
+        {
+            OnRefreshReply(reply, now);
+            return;
+        }
+
         if (_searchSlots[request.Owner] is not SearchOperation op || !op.InFlight.Remove(request.MessageId, out NodeRef node))
         {
             return; // the search ended (or moved on to inquiries) while this answer was on its way

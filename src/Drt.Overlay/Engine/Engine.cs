@@ -495,9 +495,10 @@ internal sealed partial class Engine : IDatagramReceiver
                 }
 
                 break;
+            case RequestKind.Refresh:
             case RequestKind.Solicit:
             case RequestKind.JoinRequest:
-                // Unanswered joins are retried by the maintenance round while the instance has not joined.
+                // Maintenance asks again: the next refresh round (probably someone else), or a join while not joined.
                 break;
         }
     }
@@ -577,5 +578,6 @@ internal sealed partial class Engine : IDatagramReceiver
         Solicit = 6,
         JoinRequest = 7,
         Route = 8,
+        Refresh = 9,
     }
 }

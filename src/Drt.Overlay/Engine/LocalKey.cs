@@ -41,4 +41,10 @@ internal sealed class LocalKey
 
     /// <summary>Whether the search that places the key is under way.</summary>
     public bool Placing { get; set; }
+
+    /// <summary>
+    /// Routing-table cells (row × 16 + column) a refresh asked for and got no new key: probably empty in the ring, so
+    /// the filling passes skip them; the all-full rounds ask again in turn.
+    /// </summary>
+    public System.Collections.BitArray BarrenCells { get; } = new(Key256.DigitCount * RoutingTable.Columns);
 }
