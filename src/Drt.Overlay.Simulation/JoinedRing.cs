@@ -64,7 +64,7 @@ internal sealed class JoinedRing
         engine.Start();
         engine.Post(now =>
         {
-            engine.AddLocalKey(key, appData);
+            engine.AddLocalKey(key, appData, now);
             engine.Join(now);
         });
         return node;

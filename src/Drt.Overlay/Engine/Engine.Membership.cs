@@ -67,10 +67,11 @@ internal sealed partial class Engine
             return;
         }
 
-        for (int i = 0; i < _options.Bootstrap.Count; i++)
-        {
-            Solicit(i, now);
-        }
+        // Solicits every bootstrap endpoint now, then again with backoff until one answers.
+        Joined = false;
+        _bootstrapBackoff = 0;
+        _nextBootstrap = now;
+        _ = Rebootstrap(now);
     }
 
     /// <summary>Starts the handshake with bootstrap endpoint <paramref name="index"/> (the join, or a split check).</summary>
@@ -295,7 +296,7 @@ internal sealed partial class Engine
             // revoke is a suspicion: a member we hold is checked again, once per wave, and removed only if it fails.
             if (_peers.TryGet(source, out int from) && from == peerId)
             {
-                RemoveKey(flood.Entry.Key);
+                RemoveKey(flood.Entry.Key, now);
             }
             else if (IsMember(flood.Entry.Key, peerId) && FirstSightOfFlood(flood.Entry.Key, ~peerId))
             {
@@ -447,7 +448,7 @@ internal sealed partial class Engine
 
         if ((reply.Flags & LeafSetReplyFlags.NotMine) != 0)
         {
-            RemoveKey(reply.Key); // the neighbour's key is gone; the node may still hold others
+            RemoveKey(reply.Key, now); // the neighbour's key is gone; the node may still hold others
             return;
         }
 
@@ -593,7 +594,7 @@ internal sealed partial class Engine
         }
     }
 
-    private void OnVerifyAnswer(in Authority authority, in PendingRequest request)
+    private void OnVerifyAnswer(in Authority authority, in PendingRequest request, long now)
     {
         ref Verification v = ref _verifications[request.Owner];
         if (!v.InUse)
@@ -614,7 +615,7 @@ internal sealed partial class Engine
         }
         else if ((authority.Flags & AuthorityFlags.NotMine) != 0 && authority.Key == key)
         {
-            RemoveKey(key); // alive, but no longer holds the key
+            RemoveKey(key, now); // alive, but no longer holds the key
         }
     }
 
@@ -679,12 +680,16 @@ internal sealed partial class Engine
         _peers[peerId].Verified = false;
     }
 
-    private void RemoveKey(Key256 key)
+    /// <summary>A remote key is gone (revoked by its owner, or no longer held there): out of every table, gaps repaired.</summary>
+    private void RemoveKey(Key256 key, long now)
     {
         foreach (LocalKey local in _keys)
         {
-            local.LeafSet.Remove(key);
             local.Routes.Remove(key);
+            if (local.LeafSet.Remove(key))
+            {
+                MaintainLeafSet(local, now); // the neighbours' leaf sets hold the member that fills the gap
+            }
         }
 
         _cache.RemoveAll(n => n.Key == key);
@@ -729,10 +734,14 @@ internal sealed partial class Engine
         }
 
         _nextMaintenance = now + Jittered(_options.MaintenancePeriodMicros);
-        if (!Joined || (_neighbourhoodPending && _cache.Count == 0))
+        if (!Joined)
         {
-            // Re-bootstrap until someone answers, and when the bootstrap node's entries were all lost on the way.
-            Joined = false;
+            return _nextMaintenance; // Rebootstrap solicits with backoff until someone answers
+        }
+
+        if (_neighbourhoodPending && _cache.Count == 0)
+        {
+            // The bootstrap node's entries were all lost on the way: join again.
             _neighbourhoodPending = false;
             Join(now);
             return _nextMaintenance;

@@ -322,7 +322,7 @@ internal sealed partial class Engine
 
         if ((RequestKind)request.Kind == RequestKind.Verify)
         {
-            OnVerifyAnswer(authority, request);
+            OnVerifyAnswer(authority, request, now);
             return;
         }
 

@@ -127,8 +127,21 @@ internal sealed partial class Engine : IDatagramReceiver
     {
         long now = Now();
         Counters.Received++;
-        Receive(datagram, source, now);
-        Service(now);
+        if (Status == EngineStatus.Faulted)
+        {
+            return;
+        }
+
+        try
+        {
+            _consecutiveSendFailures = 0; // something reaches us: the network is there
+            Receive(datagram, source, now);
+            Service(now);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            Fault(error); // a bug, never the datagram's fault: decoding reports bad input without throwing
+        }
     }
 
     /// <inheritdoc/>
@@ -136,13 +149,37 @@ internal sealed partial class Engine : IDatagramReceiver
     {
         long now = Now();
 
-        // Bounded: commands posted while draining wait for the next wake rather than starving datagrams.
+        // Bounded: commands posted while draining wait for the next wake rather than starving datagrams. A command that
+        // throws DrtException (API misuse) reports it itself; anything else faults the engine.
         for (int i = _commands.Count; i > 0 && _commands.TryDequeue(out Action<long>? command); i--)
         {
-            command(now);
+            try
+            {
+                command(now);
+            }
+            catch (DrtException)
+            {
+                throw;
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                Fault(error);
+            }
         }
 
-        Service(now);
+        if (Status == EngineStatus.Faulted)
+        {
+            return;
+        }
+
+        try
+        {
+            Service(now);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            Fault(error);
+        }
     }
 
     /// <summary>Fills <paramref name="nonce"/> with fresh unpredictable bytes (seeded in the simulator).</summary>
@@ -305,7 +342,9 @@ internal sealed partial class Engine : IDatagramReceiver
 
     private bool SendDatagram(ReadOnlySpan<byte> datagram, SocketAddress destination, bool maintenance)
     {
-        if (!_transport.TrySend(datagram, destination))
+        bool sent = _transport.TrySend(datagram, destination);
+        OnSendResult(sent);
+        if (!sent)
         {
             Counters.SendFailures++;
             return false;
@@ -459,6 +498,9 @@ internal sealed partial class Engine : IDatagramReceiver
             next = Math.Min(next, pendingNext);
         }
 
+        next = Math.Min(next, Rebootstrap(now));
+        UpdateStatus(now);
+
         if (next != long.MaxValue && next < _armedFor)
         {
             _armedFor = next;
@@ -520,29 +562,6 @@ internal sealed partial class Engine : IDatagramReceiver
     }
 
     // ------------------------------------------------------------------ keys and contacts
-
-    /// <summary>Registers <paramref name="key"/> here (engine thread).</summary>
-    public LocalKey AddLocalKey(Key256 key, byte[] appData)
-    {
-        foreach (LocalKey existing in _keys)
-        {
-            if (existing.Key == key)
-            {
-                throw new DrtException(DrtError.DuplicateKey, $"Key {key} is already registered by this instance.");
-            }
-        }
-
-        var local = new LocalKey(key, appData, _options.LeafSetSide);
-        foreach (LocalKey other in _keys)
-        {
-            // The instance's own keys are ring members like any other: each appears in the other's tables.
-            local.LeafSet.TryAdd(new NodeRef(other.Key, SelfPeerId));
-            other.LeafSet.TryAdd(new NodeRef(key, SelfPeerId));
-        }
-
-        _keys.Add(local);
-        return local;
-    }
 
     /// <summary>
     /// Admits a remote key at <paramref name="endpoint"/> into every local key's leaf set and routing table and

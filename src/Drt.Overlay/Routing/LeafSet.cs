@@ -102,13 +102,51 @@ internal sealed class LeafSet
             return LeafSetAddResult.Present;
         }
 
-        bool added = Insert(_larger, ref _largerCount, node, Key256.ClockwiseDistance(Owner, node.Key), clockwise: true);
-        added |= Insert(_smaller, ref _smallerCount, node, Key256.ClockwiseDistance(node.Key, Owner), clockwise: false);
-        return added ? LeafSetAddResult.Added : LeafSetAddResult.TooFar;
+        // A full side drops its farthest key to make room; it leaves the set unless the other side holds it too.
+        NodeRef? farLarger = _largerCount == _larger.Length ? _larger[^1] : null;
+        NodeRef? farSmaller = _smallerCount == _smaller.Length ? _smaller[^1] : null;
+        bool intoLarger = Insert(_larger, ref _largerCount, node, Key256.ClockwiseDistance(Owner, node.Key), clockwise: true);
+        bool intoSmaller = Insert(_smaller, ref _smallerCount, node, Key256.ClockwiseDistance(node.Key, Owner), clockwise: false);
+        if (!intoLarger && !intoSmaller)
+        {
+            return LeafSetAddResult.TooFar;
+        }
+
+        Changed?.Invoke(node, true);
+        ReportIfGone(intoLarger ? farLarger : null);
+        ReportIfGone(intoSmaller && farSmaller?.Key != (intoLarger ? farLarger?.Key : null) ? farSmaller : null);
+        return LeafSetAddResult.Added;
     }
 
+    /// <summary>
+    /// Called with a node that joined the set (true) or left it (false): added, evicted by a nearer key, or removed.
+    /// A key on both sides counts once.
+    /// </summary>
+    public Action<NodeRef, bool>? Changed { get; set; }
+
     /// <summary>Removes a key from both sides; false when it was not there.</summary>
-    public bool Remove(Key256 key) => RemoveFrom(_larger, ref _largerCount, key) | RemoveFrom(_smaller, ref _smallerCount, key);
+    public bool Remove(Key256 key)
+    {
+        int i = IndexOf(_larger, _largerCount, key);
+        NodeRef node = i >= 0 ? _larger[i] : default;
+        int j = IndexOf(_smaller, _smallerCount, key);
+        node = j >= 0 ? _smaller[j] : node;
+        if (!(RemoveFrom(_larger, ref _largerCount, key) | RemoveFrom(_smaller, ref _smallerCount, key)))
+        {
+            return false;
+        }
+
+        Changed?.Invoke(node, false);
+        return true;
+    }
+
+    private void ReportIfGone(NodeRef? evicted)
+    {
+        if (evicted is { } gone && !Contains(gone.Key))
+        {
+            Changed?.Invoke(gone, false);
+        }
+    }
 
     /// <summary>
     /// True when <see cref="TryAdd"/> would add <paramref name="key"/>: it is not the owner or a member, and a side has

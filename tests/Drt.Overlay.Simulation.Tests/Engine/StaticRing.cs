@@ -42,7 +42,7 @@ internal sealed class StaticRing
             Key256 key = Key256.Random(random);
             engine.Start();
             nodes[i] = new Node(engine, transport, key, JoinedRing.AppDataOf(key, appDataSize));
-            engine.AddLocalKey(key, nodes[i].AppData);
+            engine.AddLocalKey(key, nodes[i].AppData, engine.Now());
         }
 
         var ring = new StaticRing(scheduler, network, nodes);

@@ -40,7 +40,7 @@ public sealed class UdpJoinTests
                 engine.Start();
                 await OnEngine(node, now =>
                 {
-                    engine.AddLocalKey(node.Key, node.Data);
+                    engine.AddLocalKey(node.Key, node.Data, now);
                     engine.Join(now);
                     return true;
                 }, cancel);

@@ -52,9 +52,9 @@ public sealed class UdpRingSearchTests
                 }
 
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                self.Engine.Post(_ =>
+                self.Engine.Post(now =>
                 {
-                    self.Engine.AddLocalKey(self.Key, self.Data);
+                    self.Engine.AddLocalKey(self.Key, self.Data, now);
                     foreach ((Key256 key, IPEndPoint endpoint) in known)
                     {
                         self.Engine.Admit(key, endpoint);

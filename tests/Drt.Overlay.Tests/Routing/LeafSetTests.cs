@@ -135,6 +135,35 @@ public sealed class LeafSetTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new LeafSet(Key256.Zero, 17));
     }
 
+    [Theory]
+    [InlineData(6, 5, 4)]
+    [InlineData(7, 8, 300)]
+    public void Changed_reports_exactly_the_difference_in_membership(int seed, int capacity, int others)
+    {
+        var random = new Random(seed);
+        Key256 owner = Key256.Random(random);
+        var set = new LeafSet(owner, capacity);
+        var members = new HashSet<Key256>();
+        set.Changed = (node, added) => Assert.True(added ? members.Add(node.Key) : members.Remove(node.Key), $"seed {seed}: {(added ? "added" : "removed")} {node.Key} twice");
+        var keys = Enumerable.Range(0, others).Select(_ => Key256.Random(random)).ToList();
+
+        // Adds (with evictions of farther keys), re-adds and removals, in a random order.
+        for (int step = 0; step < 3 * others; step++)
+        {
+            Key256 key = keys[random.Next(keys.Count)];
+            if (random.Next(3) == 0)
+            {
+                set.Remove(key);
+            }
+            else
+            {
+                set.TryAdd(new NodeRef(key, 0));
+            }
+
+            Assert.Equal(ToKeys(set.Larger).Concat(ToKeys(set.Smaller)).ToHashSet(), members);
+        }
+    }
+
     private static List<Key256> ToKeys(ReadOnlySpan<NodeRef> nodes)
     {
         var list = new List<Key256>(nodes.Length);

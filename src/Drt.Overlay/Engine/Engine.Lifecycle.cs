@@ -1,0 +1,247 @@
+using System.Net;
+using Drt.Overlay.Routing;
+using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
+
+namespace Drt.Overlay.Engine;
+
+/// <summary>An instance's state, with DRT's meanings (DESIGN §1).</summary>
+internal enum EngineStatus
+{
+    /// <summary>No live peer known: listening, and re-bootstrapping with backoff.</summary>
+    Alone,
+
+    /// <summary>Live peers known: keys are published and searches go out.</summary>
+    Active,
+
+    /// <summary>Nothing can be sent (no usable address or route); recovers by itself once a send or receive works.</summary>
+    NoNetwork,
+
+    /// <summary>Unrecoverable: the engine stopped processing after an internal error; only closing is left.</summary>
+    Faulted,
+}
+
+/// <summary>A change of one local key's leaf set, as an application sees it (DRT's leaf-set key change event).</summary>
+/// <param name="LocalKey">The local key whose leaf set changed.</param>
+/// <param name="RemoteKey">The key that joined or left it.</param>
+/// <param name="Added">True for a key that joined, false for one that left (revoked, dead, or pushed out by a nearer key).</param>
+/// <param name="Endpoint">Where the remote key is registered; null for another key of this instance.</param>
+internal readonly record struct LeafSetChange(Key256 LocalKey, Key256 RemoteKey, bool Added, IPEndPoint? Endpoint);
+
+/// <summary>
+/// The instance's lifecycle: its status and how it moves between Alone, Active, NoNetwork and Faulted; registering,
+/// updating and unregistering keys; and the events an application hears about both.
+/// </summary>
+internal sealed partial class Engine
+{
+    /// <summary>Consecutive failed sends, with nothing received in between, that mean the network is gone.</summary>
+    private const int NoNetworkAfterFailures = 16;
+
+    private static readonly long s_firstBootstrapBackoffMicros = 1_000_000;
+    private static readonly long s_maxBootstrapBackoffMicros = 60_000_000;
+
+    private long _bootstrapBackoff;
+    private long _nextBootstrap = long.MaxValue;
+    private int _consecutiveSendFailures;
+
+    /// <summary>The instance's status (engine thread; other threads may read a slightly stale value).</summary>
+    public EngineStatus Status { get; private set; } = EngineStatus.Alone;
+
+    /// <summary>What faulted the engine, once <see cref="Status"/> is <see cref="EngineStatus.Faulted"/>.</summary>
+    public Exception? FaultedBy { get; private set; }
+
+    /// <summary>Called on the engine thread when the status changes: (old, new).</summary>
+    public Action<EngineStatus, EngineStatus>? StatusChanged { get; set; }
+
+    /// <summary>Called on the engine thread when a local key's leaf set gains or loses a key.</summary>
+    public Action<LeafSetChange>? LeafSetChanged { get; set; }
+
+    /// <summary>Registers <paramref name="key"/> here (engine thread). Published now when Active, else once Active.</summary>
+    public LocalKey AddLocalKey(Key256 key, byte[] appData, long now)
+    {
+        ThrowIfFaulted();
+        foreach (LocalKey existing in _keys)
+        {
+            if (existing.Key == key)
+            {
+                throw new DrtException(DrtError.DuplicateKey, $"Key {key} is already registered by this instance; unregister it first or register another key.");
+            }
+        }
+
+        var local = new LocalKey(key, appData, _options.LeafSetSide);
+        local.LeafSet.Changed = (node, added) => OnLeafSetChanged(local, node, added);
+        foreach (LocalKey other in _keys)
+        {
+            // The instance's own keys are ring members like any other: each appears in the other's tables.
+            local.LeafSet.TryAdd(new NodeRef(other.Key, SelfPeerId));
+            other.LeafSet.TryAdd(new NodeRef(key, SelfPeerId));
+        }
+
+        _keys.Add(local);
+        if (Status == EngineStatus.Active && Joined)
+        {
+            FindNeighbourhood(local, now); // published at once; otherwise the join (or the next round) places it
+        }
+
+        return local;
+    }
+
+    /// <summary>Replaces the data published with <paramref name="key"/> (engine thread): searchers see it from the next answer.</summary>
+    public void UpdateLocalKey(Key256 key, byte[] appData)
+    {
+        ThrowIfFaulted();
+        LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidKey, $"Key {key} is not registered by this instance, so it cannot be updated; register it first.");
+        local.AppData = appData;
+        local.Sequence++;
+    }
+
+    /// <summary>
+    /// Unregisters <paramref name="key"/> (engine thread): the owner's revocation goes to every member of its leaf set,
+    /// who drop it and repair; from now on the instance answers that the key is not its own.
+    /// </summary>
+    public void RemoveLocalKey(Key256 key, long now)
+    {
+        ThrowIfFaulted();
+        LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidKey, $"Key {key} is not registered by this instance, so it cannot be unregistered.");
+        _keys.Remove(local);
+        local.LeafSet.Changed = null;
+        if (local.Placed || local.Placing)
+        {
+            FloodLeafSet(local, FloodFlags.NoAck | FloodFlags.Revoke, new RouteEntry(key, _selfEndpoint), default);
+        }
+
+        foreach (LocalKey other in _keys)
+        {
+            other.LeafSet.Remove(key);
+            other.Routes.Remove(key);
+        }
+
+        _cache.RemoveAll(n => n.Key == key);
+        UpdateStatus(now);
+    }
+
+    /// <summary>Moves the status to what the tables say; called after every input.</summary>
+    private void UpdateStatus(long now)
+    {
+        if (Status == EngineStatus.Faulted)
+        {
+            return;
+        }
+
+        EngineStatus next = _consecutiveSendFailures >= NoNetworkAfterFailures ? EngineStatus.NoNetwork
+            : HasLivePeers() ? EngineStatus.Active
+            : EngineStatus.Alone;
+        if (next == Status)
+        {
+            return;
+        }
+
+        EngineStatus old = Status;
+        Status = next;
+        if (next == EngineStatus.Alone && _options.Bootstrap.Count > 0 && Joined)
+        {
+            // Every peer is gone: find the network again, soon and then less and less often.
+            Joined = false;
+            _bootstrapBackoff = 0;
+            _nextBootstrap = now;
+        }
+
+        StatusChanged?.Invoke(old, next);
+    }
+
+    /// <summary>True when some remote key is in a leaf set (or, resolve-only, when some node is known).</summary>
+    private bool HasLivePeers()
+    {
+        if (_keys.Count == 0)
+        {
+            return _cache.Count > 0;
+        }
+
+        foreach (LocalKey local in _keys)
+        {
+            foreach (NodeRef n in local.LeafSet.Larger)
+            {
+                if (n.PeerId != SelfPeerId)
+                {
+                    return true;
+                }
+            }
+
+            foreach (NodeRef n in local.LeafSet.Smaller)
+            {
+                if (n.PeerId != SelfPeerId)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Solicits the bootstrap endpoints again when due while not joined; returns when to next. The delay doubles from
+    /// one second to a minute (±10%), so a node started before its bootstrap node finds it soon without flooding it.
+    /// </summary>
+    private long Rebootstrap(long now)
+    {
+        if (Joined || _options.Bootstrap.Count == 0)
+        {
+            return long.MaxValue;
+        }
+
+        if (now >= _nextBootstrap)
+        {
+            for (int i = 0; i < _options.Bootstrap.Count; i++)
+            {
+                Solicit(i, now);
+            }
+
+            _bootstrapBackoff = Math.Clamp(_bootstrapBackoff * 2, s_firstBootstrapBackoffMicros, s_maxBootstrapBackoffMicros);
+            _nextBootstrap = now + Jittered(_bootstrapBackoff);
+        }
+
+        return _nextBootstrap;
+    }
+
+    private void OnSendResult(bool sent) => _consecutiveSendFailures = sent ? 0 : _consecutiveSendFailures + 1;
+
+    private void OnLeafSetChanged(LocalKey local, NodeRef node, bool added)
+    {
+        if (LeafSetChanged is not { } handler)
+        {
+            return;
+        }
+
+        IPEndPoint? endpoint = node.PeerId == SelfPeerId || _peers[node.PeerId].Address is not { } address
+            ? null
+            : (IPEndPoint)new IPEndPoint(address.Family == System.Net.Sockets.AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0).Create(address);
+        handler(new LeafSetChange(local.Key, node.Key, added, endpoint));
+    }
+
+    /// <summary>
+    /// An internal error escaped a handler: the engine stops processing (its state may be inconsistent), says so once,
+    /// and from then on every call fails with <see cref="DrtError.Faulted"/>.
+    /// </summary>
+    private void Fault(Exception error)
+    {
+        if (Status == EngineStatus.Faulted)
+        {
+            return;
+        }
+
+        FaultedBy = error;
+        EngineStatus old = Status;
+        Status = EngineStatus.Faulted;
+        _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        StatusChanged?.Invoke(old, EngineStatus.Faulted);
+    }
+
+    private void ThrowIfFaulted()
+    {
+        if (Status == EngineStatus.Faulted)
+        {
+            throw new DrtException(DrtError.Faulted, $"The instance faulted ({FaultedBy?.Message}) and can only be closed.");
+        }
+    }
+}

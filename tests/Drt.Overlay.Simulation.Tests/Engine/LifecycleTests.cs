@@ -1,0 +1,230 @@
+using System.Net;
+using System.Net.Sockets;
+using Drt.Overlay.Engine;
+using Drt.Overlay.Transport;
+using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
+using Xunit;
+
+namespace Drt.Overlay.Simulation.Tests.Engine;
+
+/// <summary>
+/// The instance's states (Alone, Active, NoNetwork, Faulted) and its keys' lifecycle (register while alone, unregister)
+/// with the events an application hears, on the simulated network in virtual time.
+/// </summary>
+public sealed class LifecycleTests
+{
+    private static readonly LinkProfile s_wan = RingExperiment.Wan;
+    private static readonly TimeSpan s_period = new EngineOptions().MaintenancePeriod;
+
+    [Fact]
+    public void AnInstanceWhoseBootstrapIsNotUpStaysAloneSolicitingWithBackoffAndPublishesItsKeyOnceActive()
+    {
+        const int Seed = 51;
+        var scheduler = new VirtualTimeScheduler();
+        var network = new SimulatedNetwork(scheduler, Seed, s_wan);
+        SimulatedTransport first = network.CreateTransport();
+        SimulatedTransport second = network.CreateTransport();
+        int solicits = 0;
+        network.Filter = (from, to, datagram) =>
+        {
+            solicits += to == first && WireHeader.TryRead(datagram, new EngineOptions().WireContext, out WireHeader h) == DecodeStatus.Ok && h.Type == MessageType.Solicit ? 1 : 0;
+            return true;
+        };
+
+        var random = new Random(Seed);
+        Key256 early = Key256.Random(random);
+        var late = new Overlay.Engine.Engine(new EngineOptions { Bootstrap = [first.EndPoint] }, second, scheduler, new Random(Seed + 1), new SeededRandomNumberGenerator(Seed + 1));
+        var statuses = new List<(EngineStatus Old, EngineStatus New)>();
+        late.StatusChanged = (old, next) => statuses.Add((old, next));
+        late.Start();
+        late.Post(now =>
+        {
+            late.AddLocalKey(early, JoinedRing.AppDataOf(early), now);
+            late.Join(now);
+        });
+
+        // Two minutes with no one at the bootstrap address: solicits at about 0, 1, 3, 7, 15, 31 and 63 s.
+        scheduler.RunFor(TimeSpan.FromMinutes(2));
+        Assert.Equal(EngineStatus.Alone, late.Status);
+        Assert.InRange(solicits, 6, 9);
+
+        // The bootstrap node comes up: the next solicit finds it, and the key registered while alone is published.
+        var bootstrap = new Overlay.Engine.Engine(new EngineOptions(), first, scheduler, new Random(Seed + 2), new SeededRandomNumberGenerator(Seed + 2));
+        Key256 own = Key256.Random(random);
+        bootstrap.Start();
+        bootstrap.Post(now =>
+        {
+            bootstrap.AddLocalKey(own, JoinedRing.AppDataOf(own), now);
+            bootstrap.Join(now);
+        });
+        scheduler.RunFor(TimeSpan.FromMinutes(2));
+
+        Assert.Equal(EngineStatus.Active, late.Status);
+        Assert.Equal(EngineStatus.Active, bootstrap.Status);
+        Assert.Equal([(EngineStatus.Alone, EngineStatus.Active)], statuses);
+        SearchOutcome outcome = Search(scheduler, bootstrap, SearchRequest.Exact(early));
+        Assert.Equal(early, Assert.Single(outcome.Results).Key);
+    }
+
+    [Fact]
+    public void AnUnregisteredKeyLeavesEveryLeafSetWithEventsAndIsNoLongerFound()
+    {
+        const int Seed = 52;
+        var ring = new JoinedRing(Seed, s_wan);
+        ring.JoinOneByOne(40, TimeSpan.FromMilliseconds(300));
+        ring.Scheduler.RunFor(3 * s_period);
+        Assert.Equal(0, ring.CountWrongLeafSets(out string first));
+
+        var events = new List<(JoinedRing.Node At, LeafSetChange Change)>();
+        foreach (JoinedRing.Node node in ring.Nodes)
+        {
+            node.Engine.LeafSetChanged = change => events.Add((node, change));
+        }
+
+        JoinedRing.Node leaving = ring.Nodes[17];
+        List<JoinedRing.Node> holders = ring.Nodes.FindAll(n => n != leaving && n.Engine.Keys[0].LeafSet.Contains(leaving.Key));
+        leaving.Engine.Post(now => leaving.Engine.RemoveLocalKey(leaving.Key, now));
+        leaving.Alive = false; // for the oracle: it registers nothing now
+        ring.Scheduler.RunFor(s_period);
+
+        // Each holder heard it leave (with the owner's endpoint), and took in the key that fills the gap.
+        foreach (JoinedRing.Node holder in holders)
+        {
+            Assert.Contains(events, e => e.At == holder && !e.Change.Added && e.Change.RemoteKey == leaving.Key && e.Change.Endpoint!.Port == leaving.Transport.EndPoint.Port);
+            Assert.Contains(events, e => e.At == holder && e.Change.Added);
+        }
+
+        Assert.True(ring.CountWrongLeafSets(out first) == 0, $"seed {Seed}: {first}");
+        SearchOutcome? outcome = ring.Search(ring.Nodes[3], SearchRequest.Exact(leaving.Key), TimeSpan.FromMinutes(1));
+        Assert.NotNull(outcome);
+        Assert.Empty(outcome.Results);
+        Assert.Throws<DrtException>(() => leaving.Engine.RemoveLocalKey(leaving.Key, 0));
+    }
+
+    [Fact]
+    public void AnInstanceThatLosesEveryPeerGoesAloneAndSolicitsItsBootstrapAgain()
+    {
+        const int Seed = 53;
+        var ring = new JoinedRing(Seed, s_wan);
+        ring.JoinOneByOne(2, TimeSpan.FromSeconds(1));
+        ring.Scheduler.RunFor(2 * s_period);
+        JoinedRing.Node survivor = ring.Nodes[1];
+        Assert.Equal(EngineStatus.Active, survivor.Engine.Status);
+        var statuses = new List<EngineStatus>();
+        survivor.Engine.StatusChanged = (_, next) => statuses.Add(next);
+
+        ring.Crash(ring.Nodes[0]);
+        ring.Scheduler.RunFor(4 * s_period);
+
+        Assert.Equal([EngineStatus.Alone], statuses);
+        Assert.False(survivor.Engine.Joined);
+        Assert.True(ring.Network.Statistics.DroppedUnreachable > 0);
+    }
+
+    [Fact]
+    public void WithNoNetworkTheInstanceSaysNoNetworkAndRecoversByItself()
+    {
+        const int Seed = 54;
+        var ring = new JoinedRing(Seed, s_wan);
+        ring.JoinOneByOne(6, TimeSpan.FromSeconds(1));
+        ring.Scheduler.RunFor(2 * s_period);
+
+        // One more instance over a network card that can be pulled.
+        var card = new Unplugged(ring.Network.CreateTransport());
+        var engine = new Overlay.Engine.Engine(new EngineOptions { Bootstrap = [ring.Nodes[0].Transport.EndPoint] }, card, ring.Scheduler, new Random(Seed), new SeededRandomNumberGenerator(Seed));
+        var statuses = new List<EngineStatus>();
+        engine.StatusChanged = (_, next) => statuses.Add(next);
+        Key256 key = Key256.Random(ring.Random);
+        engine.Start();
+        engine.Post(now =>
+        {
+            engine.AddLocalKey(key, JoinedRing.AppDataOf(key), now);
+            engine.Join(now);
+        });
+        ring.Scheduler.RunFor(2 * s_period);
+        Assert.Equal(EngineStatus.Active, engine.Status);
+
+        card.Down = true;
+        ring.Scheduler.RunFor(10 * s_period);
+        Assert.Equal(EngineStatus.NoNetwork, engine.Status);
+
+        card.Down = false;
+        ring.Scheduler.RunFor(10 * s_period);
+        Assert.Equal(EngineStatus.Active, engine.Status);
+        Assert.Equal([EngineStatus.Active, EngineStatus.NoNetwork], statuses.Take(2));
+        Assert.Equal(EngineStatus.Active, statuses[^1]);
+        SearchOutcome? outcome = ring.Search(ring.Nodes[2], SearchRequest.Exact(key), TimeSpan.FromMinutes(1));
+        Assert.Equal(key, Assert.Single(outcome!.Results).Key);
+    }
+
+    [Fact]
+    public void AnInternalErrorFaultsTheInstanceEveryCallThenFailsAndDatagramsAreIgnored()
+    {
+        const int Seed = 55;
+        var ring = new JoinedRing(Seed, s_wan);
+        ring.JoinOneByOne(5, TimeSpan.FromSeconds(1));
+        ring.Scheduler.RunFor(2 * s_period);
+        Overlay.Engine.Engine engine = ring.Nodes[2].Engine;
+        var statuses = new List<EngineStatus>();
+        engine.StatusChanged = (_, next) => statuses.Add(next);
+
+        engine.Post(_ => throw new InvalidOperationException("a bug"));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        long sent = engine.Counters.Sent;
+        ring.Scheduler.RunFor(3 * s_period);
+
+        Assert.Equal(EngineStatus.Faulted, engine.Status);
+        Assert.Equal([EngineStatus.Faulted], statuses);
+        Assert.Equal("a bug", engine.FaultedBy!.Message);
+        Assert.Equal(sent, engine.Counters.Sent);
+        DrtException error = Assert.Throws<DrtException>(() => engine.AddLocalKey(Key256.One, [1], 0));
+        Assert.Equal(DrtError.Faulted, error.Error);
+    }
+
+    private static SearchOutcome Search(VirtualTimeScheduler scheduler, Overlay.Engine.Engine from, SearchRequest request)
+    {
+        SearchOutcome? outcome = null;
+        from.Post(now => from.StartSearch(request, o => outcome = o, now));
+        scheduler.RunUntil(() => outcome is not null, TimeSpan.FromMinutes(1));
+        return outcome ?? throw new InvalidOperationException("the search did not complete");
+    }
+
+    /// <summary>A network card that can be pulled: while down, nothing is sent or received.</summary>
+    private sealed class Unplugged(SimulatedTransport inner) : IDatagramTransport, IDatagramReceiver
+    {
+        private IDatagramReceiver? _receiver;
+
+        public bool Down { get; set; }
+
+        public IReadOnlyList<IPEndPoint> LocalEndpoints => inner.LocalEndpoints;
+
+        public int MaxDatagramSize => inner.MaxDatagramSize;
+
+        public AddressFamily AddressFamily => inner.AddressFamily;
+
+        public void Start(IDatagramReceiver receiver)
+        {
+            _receiver = receiver;
+            inner.Start(this);
+        }
+
+        public bool TrySend(ReadOnlySpan<byte> datagram, SocketAddress destination) => !Down && inner.TrySend(datagram, destination);
+
+        public void Wake() => inner.Wake();
+
+        public ValueTask CloseAsync() => inner.CloseAsync();
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        public void OnDatagram(ReadOnlyMemory<byte> datagram, SocketAddress source)
+        {
+            if (!Down)
+            {
+                _receiver!.OnDatagram(datagram, source);
+            }
+        }
+
+        public void OnWake() => _receiver!.OnWake();
+    }
+}
