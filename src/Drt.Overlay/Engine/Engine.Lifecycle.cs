@@ -68,7 +68,8 @@ internal sealed partial class Engine
             }
         }
 
-        var local = new LocalKey(key, appData, _options.LeafSetSide);
+        // A key registered into a ring (or towards one) joins consistently; the first key of a new ring is the ring.
+        var local = new LocalKey(key, appData, _options.LeafSetSide) { Joining = _options.Bootstrap.Count > 0 || HasLivePeers() };
         local.LeafSet.Changed = (node, added) => OnLeafSetChanged(local, node, added);
         foreach (LocalKey other in _keys)
         {
@@ -117,6 +118,7 @@ internal sealed partial class Engine
         }
 
         _cache.RemoveAll(n => n.Key == key);
+        ReleaseHeldRoutes(now); // messages waiting for it go to whoever is root now
         UpdateStatus(now);
     }
 

@@ -30,6 +30,9 @@ internal sealed partial class Engine
     /// <summary>Maintenance rounds between split checks (about two minutes at the default period).</summary>
     private const int SplitCheckRounds = 10;
 
+    /// <summary>Follow-up exchanges after a member leaves a leaf set, a sixth of a period apart.</summary>
+    private const int RepairRounds = 3;
+
     /// <summary>Every this many rounds one more leaf-set member is verified, in turn (the far ones too).</summary>
     private const int MemberCheckRounds = 4;
 
@@ -51,6 +54,7 @@ internal sealed partial class Engine
     private int _maintenanceRound;
     private long _nextMaintenance = long.MinValue;
     private int _probeCursor;
+    private long _nextRepair = long.MaxValue;
 
     /// <summary>Whether this instance has joined through its bootstrap endpoints (or needs none).</summary>
     public bool Joined { get; private set; }
@@ -63,7 +67,13 @@ internal sealed partial class Engine
     {
         if (_options.Bootstrap.Count == 0)
         {
+            // Nothing to join through: this instance starts the ring (or waits to be found), and its keys are placed.
             Joined = true;
+            foreach (LocalKey local in _keys)
+            {
+                local.Placed = true;
+            }
+
             return;
         }
 
@@ -252,6 +262,10 @@ internal sealed partial class Engine
         local.Placed = outcome.Path.Count > 0 || outcome.Results.Count > 0;
         Announce(local);
         MaintainLeafSet(local, now);
+        if (local.Placed)
+        {
+            BeginConfirming(local, now);
+        }
     }
 
     /// <summary>Tells every member of <paramref name="local"/>'s leaf set that the key is here (a flood, no ack).</summary>
@@ -304,6 +318,13 @@ internal sealed partial class Engine
             }
 
             return;
+        }
+
+        // An owner telling one of our keys about itself, from its own address, has just taken that key into its leaf
+        // set (the admit push): a confirmation for a joining key.
+        if (flood.AlreadyFlooded.Count == 0 && _peers.TryGet(source, out int sender) && sender == peerId && FindLocal(flood.ValidateKey) is { Joining: true } joining)
+        {
+            HeardFrom(joining, flood.Entry.Key, now);
         }
 
         // A candidate that would enter a table is verified; nothing is taken on the flooder's word. The cache only
@@ -394,6 +415,48 @@ internal sealed partial class Engine
         }
     }
 
+    /// <summary>
+    /// A member left <paramref name="local"/>'s leaf set: ask the nearest neighbours for the key that fills the gap now,
+    /// and again a few times shortly after — they may be repairing the same loss themselves — rather than wait for
+    /// the next period.
+    /// </summary>
+    private void Repair(LocalKey local, long now)
+    {
+        MaintainLeafSet(local, now);
+        local.RepairRounds = RepairRounds;
+        _nextRepair = Math.Min(_nextRepair, now + RepairInterval);
+    }
+
+    /// <summary>Runs the follow-up repair exchanges when due; returns when the next is due.</summary>
+    private long RepairLeafSets(long now)
+    {
+        if (now < _nextRepair)
+        {
+            return _nextRepair;
+        }
+
+        _nextRepair = long.MaxValue;
+        foreach (LocalKey local in _keys)
+        {
+            if (local.RepairRounds > 0)
+            {
+                local.RepairRounds--;
+                MaintainLeafSet(local, now);
+                _nextRepair = local.RepairRounds > 0 ? Math.Min(_nextRepair, now + RepairInterval) : _nextRepair;
+            }
+        }
+
+        return _nextRepair;
+    }
+
+    private long RepairInterval => _options.MaintenancePeriodMicros / 6;
+
+    /// <summary>
+    /// Transmissions of a check before its peer is declared dead: two more than a search hop gets, since a wrong death
+    /// under loss empties a leaf-set place (and makes a neighbour root of a range not its own) until repair.
+    /// </summary>
+    private int DeathAttempts => _options.MaxAttempts + 1;
+
     private void RetryLeafSet(in PendingRequest request, long now)
     {
         if ((uint)request.Owner >= (uint)_keys.Count)
@@ -450,6 +513,12 @@ internal sealed partial class Engine
         {
             RemoveKey(reply.Key, now); // the neighbour's key is gone; the node may still hold others
             return;
+        }
+
+        if ((uint)pending.Owner < (uint)_keys.Count && _keys[pending.Owner] is { Joining: true } joining
+            && (Lists(reply.Left, joining.Key) || Lists(reply.Right, joining.Key)))
+        {
+            HeardFrom(joining, reply.Key, now);
         }
 
         int n = 0;
@@ -621,7 +690,7 @@ internal sealed partial class Engine
 
     private void OnVerifyTimeout(in PendingRequest request, long now)
     {
-        if (request.Attempt + 1 < _options.MaxAttempts)
+        if (request.Attempt + 1 < DeathAttempts)
         {
             SendVerify(request.Owner, request.Attempt + 1, request.MessageId, now);
             return;
@@ -672,7 +741,7 @@ internal sealed partial class Engine
             local.Routes.RemovePeer(peerId);
             if (wasNeighbour)
             {
-                MaintainLeafSet(local, now);
+                Repair(local, now);
             }
         }
 
@@ -688,7 +757,7 @@ internal sealed partial class Engine
             local.Routes.Remove(key);
             if (local.LeafSet.Remove(key))
             {
-                MaintainLeafSet(local, now); // the neighbours' leaf sets hold the member that fills the gap
+                Repair(local, now);
             }
         }
 

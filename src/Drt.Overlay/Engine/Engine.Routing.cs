@@ -143,6 +143,12 @@ internal sealed partial class Engine
         {
             if (_keys.Count > 0 && (!exhausted || NearestLocal(slot.Target).LeafSet.Covers(slot.Target)))
             {
+                if (NearestLocal(slot.Target).Joining)
+                {
+                    _heldRoutes.Add(index); // the root-to-be waits until its neighbours route to it (consistent join)
+                    return false;
+                }
+
                 DeliverHere(index);
                 return true;
             }

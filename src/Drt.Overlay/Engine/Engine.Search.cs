@@ -432,6 +432,10 @@ internal sealed partial class Engine
         int count = local.LeafSet.IsEmpty || local.LeafSet.Covers(lookup.Target)
             ? NearestKnown(local, lookup, ref flags)
             : Referrals(local, lookup, ref flags);
+        if (local.Joining)
+        {
+            flags &= ~LookupReplyFlags.Covering; // not yet the authority for its range: the searcher asks on
+        }
 
         var reply = new LookupReply(flags, new WireList<RouteEntry>(_replyEntries.AsMemory(0, count)));
         Send(reply, header.MessageId, source);

@@ -402,7 +402,7 @@ internal sealed partial class Engine : IDatagramReceiver
         where T : struct, IWireMessage<T>
     {
         ref Peer peer = ref _peers[peerId];
-        long rto = (long)peer.Rtt.RtoMicros << Math.Min(attempt, 4);
+        long rto = peer.Rtt.RtoMicros; // already backed off by every timeout of this peer (RFC 6298 5.5)
         var request = new PendingRequest
         {
             MessageId = messageId,
@@ -499,6 +499,8 @@ internal sealed partial class Engine : IDatagramReceiver
         }
 
         next = Math.Min(next, Rebootstrap(now));
+        next = Math.Min(next, ConfirmJoins(now));
+        next = Math.Min(next, RepairLeafSets(now));
         UpdateStatus(now);
 
         if (next != long.MaxValue && next < _armedFor)
@@ -526,7 +528,7 @@ internal sealed partial class Engine : IDatagramReceiver
                 OnRouteTimeout(request, now);
                 break;
             case RequestKind.LeafSet:
-                if (request.Attempt + 1 < _options.MaxAttempts && _peers[request.PeerId].Address is not null)
+                if (request.Attempt + 1 < DeathAttempts && _peers[request.PeerId].Address is not null)
                 {
                     // The same request again (same id): the neighbour may answer any copy.
                     RetryLeafSet(request, now);

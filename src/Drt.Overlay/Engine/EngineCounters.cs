@@ -40,6 +40,9 @@ internal sealed class EngineCounters
     /// <summary>Candidates not verified because the verification table was full (offered again next round).</summary>
     public long VerificationsDropped { get; set; }
 
+    /// <summary>Joining keys that stopped waiting for confirmations after every round (members silent but not yet dead).</summary>
+    public long ConfirmTimeouts { get; set; }
+
     /// <summary>Routed messages this instance originated.</summary>
     public long RoutesOriginated { get; set; }
 

@@ -43,6 +43,22 @@ internal sealed class LocalKey
     public bool Placing { get; set; }
 
     /// <summary>
+    /// True from registration in a ring until the key has heard from every leaf-set member that it is in the member's
+    /// leaf set too, or declared it dead (MSPastry's consistent join). Meanwhile it is not the root of anything: routed
+    /// messages for its range wait, and its lookup answers do not claim to cover the target.
+    /// </summary>
+    public bool Joining { get; set; }
+
+    /// <summary>The members known to list this key in their own leaf sets (used while <see cref="Joining"/>).</summary>
+    public HashSet<Key256> HeardFrom { get; } = [];
+
+    /// <summary>Follow-up leaf-set exchanges still to run after a member left.</summary>
+    public int RepairRounds { get; set; }
+
+    /// <summary>Rounds of confirmation requests sent while <see cref="Joining"/>.</summary>
+    public int ConfirmRounds { get; set; }
+
+    /// <summary>
     /// Routing-table cells (row × 16 + column) a refresh asked for and got no new key: probably empty in the ring, so
     /// the filling passes skip them; the all-full rounds ask again in turn.
     /// </summary>

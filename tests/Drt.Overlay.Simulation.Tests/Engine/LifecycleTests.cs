@@ -182,6 +182,59 @@ public sealed class LifecycleTests
         Assert.Equal(DrtError.Faulted, error.Error);
     }
 
+    [Theory]
+    [InlineData(56)]
+    [InlineData(57)]
+    public void WhileKeysJoinEveryMessageIsDeliveredOnceAtTheClosestKeyThatAnswersForItsRange(int seed)
+    {
+        var ring = new JoinedRing(seed, s_wan);
+        ring.JoinOneByOne(150, TimeSpan.FromMilliseconds(200));
+        ring.Scheduler.RunFor(3 * s_period);
+
+        // At each delivery, the oracle: the live keys that have finished joining, at that moment.
+        var deliveries = new int[400];
+        var misdelivered = new List<string>();
+        void Listen(JoinedRing.Node node) => node.Engine.DeliverHandler = (in RoutedMessage message, Key256 root) =>
+        {
+            int sequence = BitConverter.ToInt32(message.Payload.Span);
+            deliveries[sequence]++;
+            Key256 target = message.Target;
+            JoinedRing.Node closest = ring.LiveNodes
+                .Where(n => n.Engine.Keys.Count > 0 && !n.Engine.Keys[0].Joining)
+                .MinBy(n => n.Key, Comparer<Key256>.Create((a, b) => Key256.CompareCloseness(target, a, b)))!;
+            if (closest.Key != root || node.Engine.Keys[0].Joining)
+            {
+                misdelivered.Add($"message {sequence} delivered at {root.ToShortString()}{(node.Engine.Keys[0].Joining ? " (joining)" : "")}, closest answering key {closest.Key.ToShortString()}");
+            }
+        };
+        ring.Nodes.ForEach(Listen);
+
+        // Thirty keys join at once while messages for targets next to them are routed from established nodes.
+        List<JoinedRing.Node> joiners = [];
+        for (int i = 0; i < 30; i++)
+        {
+            JoinedRing.Node joiner = ring.Join(bootstrapFrom: ring.Random.Next(150));
+            Listen(joiner);
+            joiners.Add(joiner);
+        }
+
+        for (int i = 0; i < deliveries.Length; i++)
+        {
+            Key256 near = joiners[i % joiners.Count].Key;
+            Key256 target = (i & 1) == 0 ? near + new Key256(0, 0, 0, (ulong)ring.Random.NextInt64()) : near - new Key256(0, 0, 0, (ulong)ring.Random.NextInt64());
+            ring.Route(ring.Nodes[ring.Random.Next(150)], target, BitConverter.GetBytes(i));
+            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(25));
+        }
+
+        ring.Scheduler.RunFor(2 * s_period);
+
+        Assert.True(misdelivered.Count == 0, $"seed {seed}: {misdelivered.Count} misdelivered; first: {misdelivered.FirstOrDefault()}");
+        Assert.True(deliveries.All(d => d == 1), $"seed {seed}: {deliveries.Count(d => d == 0)} never delivered, {deliveries.Count(d => d > 1)} more than once");
+        Assert.All(joiners, j => Assert.False(j.Engine.Keys[0].Joining, $"seed {seed}: {j.Key.ToShortString()} still joining"));
+        Assert.Equal(0, ring.Nodes.Sum(n => n.Engine.Counters.ConfirmTimeouts));
+        Assert.Equal(0, ring.CountWrongLeafSets(out string first));
+    }
+
     private static SearchOutcome Search(VirtualTimeScheduler scheduler, Overlay.Engine.Engine from, SearchRequest request)
     {
         SearchOutcome? outcome = null;
