@@ -225,10 +225,12 @@ internal sealed partial class Engine
             return;
         }
 
-        // A lookup that fails has alternatives; the inquiry to a result decides the answer (a nearest search would
-        // fall back to a farther key), so it tries twice more: at 5% loss each way that is about 1 in 100,000.
+        // A lookup that fails has alternatives; but the inquiry to a result decides the answer (a nearest search would
+        // fall back to a farther key), and so does a lookup to a node that is itself a result as things stand (a node
+        // unreachable as a hop is no result either): those try twice more, about 1 in 100,000 at 5% loss each way.
         bool inquiry = (RequestKind)request.Kind == RequestKind.Inquire;
-        if (request.Attempt + 1 < _options.MaxAttempts + (inquiry ? ExtraInquiryAttempts : 0))
+        bool decisive = inquiry || op.Lookup.IsLeadingResult(node);
+        if (request.Attempt + 1 < _options.MaxAttempts + (decisive ? ExtraInquiryAttempts : 0))
         {
             // Retransmit with the same id, so a late answer to the first copy is still accepted.
             if (inquiry)

@@ -305,6 +305,34 @@ internal sealed class IterativeLookup
         return written;
     }
 
+    /// <summary>
+    /// True when <paramref name="node"/> is among the results as they stand (one of the <see cref="MaxResults"/> best
+    /// matching candidates not known to have failed): losing it would change the answer.
+    /// </summary>
+    public bool IsLeadingResult(NodeRef node)
+    {
+        int rank = 0;
+        foreach ((NodeRef candidate, State state, _) in _candidates)
+        {
+            if (rank == MaxResults)
+            {
+                break;
+            }
+
+            if (state != State.Failed && IsMatch(candidate))
+            {
+                if (candidate.Key == node.Key)
+                {
+                    return true;
+                }
+
+                rank++;
+            }
+        }
+
+        return false;
+    }
+
     private bool IsMatch(NodeRef node)
     {
         if (node.PeerId == _selfPeerId && !AllowLocal)

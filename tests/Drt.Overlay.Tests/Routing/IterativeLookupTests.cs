@@ -234,6 +234,33 @@ public sealed class IterativeLookupTests
     }
 
     [Fact]
+    public void A_leading_result_is_one_the_answer_would_lose_and_stops_leading_once_it_fails()
+    {
+        Key256 target = Key256.Parse(new string('8', 64));
+        var near = new NodeRef(target + Key256.One, 1);
+        var second = new NodeRef(target + new Key256(0, 0, 0, 5), 2);
+        var far = new NodeRef(target + new Key256(0, 0, 1, 0), 3);
+        var lookup = new IterativeLookup(target, LookupKind.Nearest, Key256.Zero, Key256.MaxValue, 2, 3, 0, false);
+        lookup.AddSeed(far);
+        lookup.AddSeed(second);
+        lookup.AddSeed(near);
+
+        Assert.True(lookup.IsLeadingResult(near));
+        Assert.True(lookup.IsLeadingResult(second));
+        Assert.False(lookup.IsLeadingResult(far));
+
+        // Asked as a hop (the three at once, α = 3), the nearest never answers.
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(lookup.TryNextQuery(out _));
+        }
+
+        lookup.OnUnreachable(near);
+        Assert.False(lookup.IsLeadingResult(near));
+        Assert.True(lookup.IsLeadingResult(far));
+    }
+
+    [Fact]
     public void Any_in_range_stops_at_the_first_key_in_range()
     {
         var random = new Random(8);
