@@ -161,20 +161,31 @@ internal sealed partial class Engine
 
         foreach (LocalKey local in _keys)
         {
-            foreach (NodeRef n in local.LeafSet.Larger)
+            if (HasRemoteMember(local.LeafSet))
             {
-                if (n.PeerId != SelfPeerId)
-                {
-                    return true;
-                }
+                return true;
             }
+        }
 
-            foreach (NodeRef n in local.LeafSet.Smaller)
+        return false;
+    }
+
+    /// <summary>True when a key of another instance is in <paramref name="leafSet"/>.</summary>
+    private static bool HasRemoteMember(LeafSet leafSet)
+    {
+        foreach (NodeRef n in leafSet.Larger)
+        {
+            if (n.PeerId != SelfPeerId)
             {
-                if (n.PeerId != SelfPeerId)
-                {
-                    return true;
-                }
+                return true;
+            }
+        }
+
+        foreach (NodeRef n in leafSet.Smaller)
+        {
+            if (n.PeerId != SelfPeerId)
+            {
+                return true;
             }
         }
 

@@ -258,8 +258,9 @@ internal sealed partial class Engine
             }
         }
 
-        // Placed once the search reached anyone; a search that met nobody is repeated by the next maintenance round.
-        local.Placed = outcome.Path.Count > 0 || outcome.Results.Count > 0;
+        // Placed once a neighbour is in the leaf set; a search whose answers were all lost is repeated by the next
+        // maintenance round (a key placed among no one would start a ring of its own).
+        local.Placed = HasRemoteMember(local.LeafSet);
         Announce(local);
         MaintainLeafSet(local, now);
         if (local.Placed)
@@ -808,6 +809,14 @@ internal sealed partial class Engine
             return _nextMaintenance; // Rebootstrap solicits with backoff until someone answers
         }
 
+        if (Status == EngineStatus.Alone && _options.Bootstrap.Count > 0)
+        {
+            // Joined, yet no one in any leaf set (every entry and answer was lost, or every peer died): a node left
+            // alone must not start a ring of its own beside the real one. Join again, with backoff.
+            Join(now);
+            return _nextMaintenance;
+        }
+
         if (_neighbourhoodPending && _cache.Count == 0)
         {
             // The bootstrap node's entries were all lost on the way: join again.
@@ -816,7 +825,9 @@ internal sealed partial class Engine
             return _nextMaintenance;
         }
 
-        if (++_maintenanceRound % SplitCheckRounds == 0)
+        // Also once early (the second round): rings that formed apart while the first nodes joined under loss are
+        // still small then, and the bootstrap node's entries lead straight across.
+        if (++_maintenanceRound % SplitCheckRounds == 0 || _maintenanceRound == 2)
         {
             StartSplitCheck(now);
         }

@@ -123,7 +123,7 @@ internal sealed partial class Engine
 
         NodeRef asked = _scratchNodes[_random.Next(n)];
         Key256 target = CellKey(local.Key, row, column, _random);
-        var lookup = new Lookup(LookupFlags.None, LookupKind.Nearest, target, Key256.Zero, Key256.MaxValue, RefreshWant, asked.Key, null, default);
+        var lookup = new Lookup(LookupFlags.None, LookupKind.Nearest, target, Key256.Zero, Key256.MaxValue, RefreshWant, asked.Key, OwnEntryNear(local.Key), default);
         if (!SendRequest(lookup, asked.PeerId, RequestKind.Refresh, 0, 0, NewMessageId(), now, maintenance: true))
         {
             return false;

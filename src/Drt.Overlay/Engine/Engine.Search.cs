@@ -162,7 +162,7 @@ internal sealed partial class Engine
             l.Kind == LookupKind.Exact ? l.Target : l.Max,
             (byte)Math.Min(l.MaxResults, WireLimits.MaxReplyEntries),
             node.Key,
-            null,
+            OwnEntryNear(l.Target),
             new WireList<WireEndpoint>(op.PathBuffer.AsMemory(0, pathLength)));
 
         op.InFlight[messageId] = node;
@@ -410,7 +410,7 @@ internal sealed partial class Engine
 
     // ------------------------------------------------------------------ answering
 
-    private void OnLookup(ReadOnlyMemory<byte> datagram, in WireHeader header, System.Net.SocketAddress source)
+    private void OnLookup(ReadOnlyMemory<byte> datagram, in WireHeader header, System.Net.SocketAddress source, long now)
     {
         if (!TryDecode(datagram, header, out Lookup lookup))
         {
@@ -426,6 +426,7 @@ internal sealed partial class Engine
 
         LookupReplyFlags flags = LookupReplyFlags.None;
         LocalKey local = FindLocal(lookup.ValidateKey) ?? NearestLocal(lookup.Target);
+        LearnSender(lookup.Sender, source, now);
         if (local.Key != lookup.ValidateKey)
         {
             flags |= LookupReplyFlags.NotMine;
@@ -590,6 +591,42 @@ internal sealed partial class Engine
     }
 
     private readonly WireEndpoint[] _selfEndpoints = new WireEndpoint[1];
+
+    /// <summary>
+    /// The entry of our key nearest <paramref name="target"/>, for the sender field of a lookup: the nodes asked
+    /// learn of a ring member near them they may have missed. None while resolve-only or not yet placed.
+    /// </summary>
+    private RouteEntry? OwnEntryNear(Key256 target)
+    {
+        if (_keys.Count == 0)
+        {
+            return null;
+        }
+
+        LocalKey local = NearestLocal(target);
+        return local.Placed && !local.Joining ? new RouteEntry(local.Key, _selfEndpoint) : null;
+    }
+
+    /// <summary>
+    /// A request's sender entry, from the sender's own address, that belongs in one of our leaf sets and is missing
+    /// there is verified in: how two rings that formed side by side (joins under heavy loss) find each other.
+    /// </summary>
+    private void LearnSender(RouteEntry? sender, System.Net.SocketAddress source, long now)
+    {
+        if (sender is not { } entry || !entry.Endpoint.Equals(SourceEndpoint(source)) || !TryPeerOf(entry.Endpoint, out int peerId) || peerId == SelfPeerId)
+        {
+            return;
+        }
+
+        foreach (LocalKey local in _keys)
+        {
+            if (local.LeafSet.WouldAdd(entry.Key))
+            {
+                Verify(entry.Key, peerId, now);
+                return;
+            }
+        }
+    }
 
     // ------------------------------------------------------------------ helpers
 

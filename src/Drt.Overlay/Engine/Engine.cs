@@ -219,7 +219,7 @@ internal sealed partial class Engine : IDatagramReceiver
                 OnPong(datagram, header, source, now);
                 break;
             case MessageType.Lookup:
-                OnLookup(datagram, header, source);
+                OnLookup(datagram, header, source, now);
                 break;
             case MessageType.LookupReply:
                 OnLookupReply(datagram, header, source, now);
