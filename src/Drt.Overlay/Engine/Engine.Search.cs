@@ -12,7 +12,11 @@ namespace Drt.Overlay.Engine;
 /// <param name="Max">Largest acceptable key (the target for exact searches).</param>
 /// <param name="MaxResults">How many results (1 unless nearest).</param>
 /// <param name="AllowLocal">Whether this instance's own keys may be results.</param>
-internal readonly record struct SearchRequest(Key256 Target, LookupKind Kind, Key256 Min, Key256 Max, int MaxResults, bool AllowLocal)
+/// <param name="Iterative">
+/// DRT's iterative search: one hop at a time, each node that answers reported as an intermediate result, and the
+/// search paused until <see cref="Engine.ContinueSearch"/>.
+/// </param>
+internal readonly record struct SearchRequest(Key256 Target, LookupKind Kind, Key256 Min, Key256 Max, int MaxResults, bool AllowLocal, bool Iterative = false)
 {
     /// <summary>An exact search for <paramref name="key"/>.</summary>
     public static SearchRequest Exact(Key256 key, bool allowLocal = false) => new(key, LookupKind.Exact, key, key, 1, allowLocal);
@@ -23,7 +27,10 @@ internal readonly record struct SearchRequest(Key256 Target, LookupKind Kind, Ke
 /// <param name="Endpoint">Where its owner receives.</param>
 /// <param name="AppData">The application data registered with it (a copy).</param>
 /// <param name="IsExact">Whether the key equals the target (DRT_MATCH_EXACT) rather than being the nearest (NEAR).</param>
-internal sealed record SearchResultData(Key256 Key, IPEndPoint Endpoint, byte[] AppData, bool IsExact);
+/// <param name="IsIntermediate">
+/// A hop of an iterative search (DRT_MATCH_INTERMEDIATE): a node that answered, not a result; no app data.
+/// </param>
+internal sealed record SearchResultData(Key256 Key, IPEndPoint Endpoint, byte[] AppData, bool IsExact, bool IsIntermediate = false);
 
 /// <summary>How a search ended: its results (best first, possibly none) and every hop contacted.</summary>
 /// <param name="Results">Confirmed results, nearest the target first.</param>
@@ -38,6 +45,8 @@ internal sealed partial class Engine
     private const int NearestOverall = 4;
 
     private readonly SearchOperation?[] _searchSlots;
+    private long _searchGeneration;
+    private int _lastSearchSlot;
     private readonly List<NodeRef> _cache = [];
     private readonly RouteEntry[] _replyEntries = new RouteEntry[WireLimits.MaxReplyEntries];
     private readonly NodeRef[] _scratchNodes = new NodeRef[(2 * LeafSet.MaxSideCapacity) + 64];
@@ -55,11 +64,68 @@ internal sealed partial class Engine
     }
 
     /// <summary>
+    /// Starts a search that can be continued (iterative) and cancelled (engine thread). Returns its id; 0 when
+    /// <see cref="EngineOptions.MaxSearches"/> searches are already running, or when it ended at once (it needed no
+    /// one: <paramref name="completed"/> has run). <paramref name="intermediate"/> hears each hop of an iterative
+    /// search; the search then waits for <see cref="ContinueSearch"/>.
+    /// </summary>
+    public long StartSearch(in SearchRequest request, Action<SearchOutcome> completed, Action<SearchResultData>? intermediate, long now)
+    {
+        ArgumentNullException.ThrowIfNull(completed);
+        if (!StartSearch(request, (outcome, _) => completed(outcome), now, default, intermediate))
+        {
+            return 0;
+        }
+
+        return _searchSlots[_lastSearchSlot]?.Id ?? 0;
+    }
+
+    /// <summary>Lets a paused iterative search take its next hop; false when it is not running.</summary>
+    public bool ContinueSearch(long searchId, long now)
+    {
+        if (FindSearch(searchId) is not { } op)
+        {
+            return false;
+        }
+
+        op.Paused = false;
+        Pump(op, now);
+        return true;
+    }
+
+    /// <summary>
+    /// Ends a search now with the results confirmed so far (the caller's timeout or cancellation): its requests are
+    /// forgotten, so nothing more is sent for it and late answers are dropped. False when it is not running.
+    /// </summary>
+    public bool CancelSearch(long searchId, long now)
+    {
+        if (FindSearch(searchId) is not { } op)
+        {
+            return false;
+        }
+
+        foreach (ulong messageId in op.InFlight.Keys)
+        {
+            _pending.Remove(messageId);
+        }
+
+        op.InFlight.Clear();
+        Complete(op, now);
+        return true;
+    }
+
+    private SearchOperation? FindSearch(long searchId)
+    {
+        int slot = (int)(searchId & 0xFFFF);
+        return searchId != 0 && slot < _searchSlots.Length && _searchSlots[slot] is { } op && op.Id == searchId ? op : null;
+    }
+
+    /// <summary>
     /// Starts a search whose completion also receives the time of the event that ended it. With
     /// <paramref name="seeds"/> the search starts from those nodes only, not from what this instance knows (the split
     /// check asks another part of the ring).
     /// </summary>
-    private bool StartSearch(in SearchRequest request, Action<SearchOutcome, long> completed, long now, ReadOnlySpan<NodeRef> seeds = default)
+    private bool StartSearch(in SearchRequest request, Action<SearchOutcome, long> completed, long now, ReadOnlySpan<NodeRef> seeds = default, Action<SearchResultData>? intermediate = null)
     {
         int slot = Array.IndexOf(_searchSlots, null);
         if (slot < 0)
@@ -67,8 +133,14 @@ internal sealed partial class Engine
             return false;
         }
 
-        var lookup = new IterativeLookup(request.Target, request.Kind, request.Min, request.Max, request.MaxResults, _options.Alpha, SelfPeerId, request.AllowLocal);
-        var op = new SearchOperation(slot, lookup, completed);
+        // An iterative search goes one hop at a time: α = 1.
+        var lookup = new IterativeLookup(request.Target, request.Kind, request.Min, request.Max, request.MaxResults, request.Iterative ? 1 : _options.Alpha, SelfPeerId, request.AllowLocal);
+        var op = new SearchOperation(slot, lookup, completed)
+        {
+            Id = (++_searchGeneration << 16) | (uint)slot,
+            Intermediate = request.Iterative ? intermediate : null,
+        };
+        _lastSearchSlot = slot;
         FillNonce(op.Nonce);
         _searchSlots[slot] = op;
         if (seeds.IsEmpty)
@@ -119,7 +191,7 @@ internal sealed partial class Engine
 
     private void Pump(SearchOperation op, long now)
     {
-        if (op.Finishing)
+        if (op.Finishing || op.Paused)
         {
             return;
         }
@@ -215,6 +287,14 @@ internal sealed partial class Engine
         HopOutcome outcome = (reply.Flags & LookupReplyFlags.NotMine) != 0 ? HopOutcome.BadValidateId : HopOutcome.None;
         int rtt = (int)Math.Clamp(now - request.SentAt, 0, int.MaxValue);
         op.Lookup.OnReply(node, _referrals.AsSpan(0, count), rtt, outcome);
+        if (op.Intermediate is { } report && outcome == HopOutcome.None && !op.Lookup.IsFinished)
+        {
+            // Iterative: this hop is the caller's to see, and the next waits for ContinueSearch.
+            op.Paused = true;
+            report(new SearchResultData(node.Key, EndpointOf(node.PeerId).ToIPEndPoint(), [], IsExact: false, IsIntermediate: true));
+            return;
+        }
+
         Pump(op, now);
     }
 
@@ -750,5 +830,14 @@ internal sealed partial class Engine
         public int InquiriesOut { get; set; }
 
         public int Rounds { get; set; }
+
+        /// <summary>Slot and generation: what the caller holds to continue or cancel it.</summary>
+        public long Id { get; init; }
+
+        /// <summary>Hears each hop of an iterative search.</summary>
+        public Action<SearchResultData>? Intermediate { get; init; }
+
+        /// <summary>An iterative search waiting for the caller to continue.</summary>
+        public bool Paused { get; set; }
     }
 }

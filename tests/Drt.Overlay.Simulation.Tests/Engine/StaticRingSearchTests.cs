@@ -180,6 +180,69 @@ public sealed class StaticRingSearchTests
     }
 
     [Fact]
+    public void AnIterativeSearchReportsEachHopAndWaitsForTheCallerBeforeTheNext()
+    {
+        const int Seed = 606;
+        // Leaf sets only: the search walks round the ring, eight keys a hop.
+        StaticRing ring = StaticRing.Build(Seed, count: 100, s_wan, randomContacts: 0);
+        StaticRing.Node from = ring.Sorted[0];
+        StaticRing.Node owner = ring.Sorted[50];
+        var hops = new List<SearchResultData>();
+        SearchOutcome? outcome = null;
+        long id = 0;
+        Overlay.Engine.Engine engine = from.Engine;
+        engine.Post(now => id = engine.StartSearch(
+            SearchRequest.Exact(owner.Key) with { Iterative = true },
+            o => outcome = o,
+            hop => hops.Add(hop),
+            now));
+
+        // Each hop is reported once, and nothing more happens until the caller continues.
+        for (int step = 0; step < 22 && outcome is null; step++)
+        {
+            ring.Scheduler.RunUntil(() => hops.Count > step || outcome is not null, TimeSpan.FromMinutes(1));
+            if (outcome is not null)
+            {
+                break;
+            }
+
+            long sent = engine.Counters.Sent;
+            ring.Scheduler.RunFor(TimeSpan.FromSeconds(5));
+            Assert.Equal(sent, engine.Counters.Sent);
+            Assert.Equal(step + 1, hops.Count);
+            engine.Post(now => Assert.True(engine.ContinueSearch(id, now)));
+        }
+
+        Assert.NotNull(outcome);
+        Assert.Equal(owner.Key, Assert.Single(outcome.Results).Key);
+        Assert.True(hops.Count >= 2, $"seed {Seed}: only {hops.Count} hops to see");
+        Assert.All(hops, h => Assert.True(h.IsIntermediate && h.AppData.Length == 0));
+        Assert.Equal(outcome.Path.Where(p => p.Outcome.HasFlag(HopOutcome.Accepted)).Select(p => p.Node.Key).Take(hops.Count), hops.Select(h => h.Key));
+    }
+
+    [Fact]
+    public void ACancelledSearchEndsAtOnceAndSendsNothingMore()
+    {
+        const int Seed = 607;
+        StaticRing ring = StaticRing.Build(Seed, count: 100, s_wan with { Loss = 1.0 });
+        Overlay.Engine.Engine engine = ring.Nodes[0].Engine;
+        SearchOutcome? outcome = null;
+        engine.Post(now =>
+        {
+            long id = engine.StartSearch(SearchRequest.Exact(ring.Nodes[50].Key), o => outcome = o, null, now);
+            Assert.True(engine.CancelSearch(id, now));
+            Assert.False(engine.CancelSearch(id, now));
+        });
+        ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(1));
+        long sent = engine.Counters.Sent;
+        ring.Scheduler.RunFor(TimeSpan.FromMinutes(1));
+
+        Assert.NotNull(outcome);
+        Assert.Empty(outcome.Results);
+        Assert.Equal(sent, engine.Counters.Sent);
+    }
+
+    [Fact]
     public void TheSameSeedReplaysTheSameSearchesByteForByte()
     {
         static ulong Run()
