@@ -308,9 +308,11 @@ internal sealed partial class Engine
         // A lookup that fails has alternatives; but the inquiry to a result decides the answer (a nearest search would
         // fall back to a farther key), and so does a lookup to a node that is itself a result as things stand (a node
         // unreachable as a hop is no result either): those try twice more, about 1 in 100,000 at 5% loss each way.
+        // A peer silent to everything lately (more timeouts in a row than a death takes) gets no more tries.
         bool inquiry = (RequestKind)request.Kind == RequestKind.Inquire;
         bool decisive = inquiry || op.Lookup.IsLeadingResult(node);
-        if (request.Attempt + 1 < _options.MaxAttempts + (decisive ? ExtraInquiryAttempts : 0))
+        bool silent = _peers[request.PeerId].ConsecutiveTimeouts >= DeathAttempts;
+        if (!silent && request.Attempt + 1 < _options.MaxAttempts + (decisive ? ExtraInquiryAttempts : 0))
         {
             // Retransmit with the same id, so a late answer to the first copy is still accepted.
             if (inquiry)
@@ -326,6 +328,11 @@ internal sealed partial class Engine
         }
 
         op.Lookup.OnUnreachable(node);
+        if (silent)
+        {
+            ForgetSilent(request.PeerId, now);
+        }
+
         if (inquiry)
         {
             InquiryDone(op, now);
@@ -334,6 +341,24 @@ internal sealed partial class Engine
         {
             Pump(op, now);
         }
+    }
+
+    /// <summary>
+    /// A peer that let a death's worth of requests in a row go unanswered leaves the routing tables and the cache, so
+    /// that searches stop asking it; a leaf-set member is checked (and, if dead, its neighbours told) the usual way.
+    /// </summary>
+    private void ForgetSilent(int peerId, long now)
+    {
+        foreach (LocalKey local in _keys)
+        {
+            local.Routes.RemovePeer(peerId);
+            if (TryFindPeer(local.LeafSet.Smaller, peerId, out Key256 key) || TryFindPeer(local.LeafSet.Larger, peerId, out key))
+            {
+                Verify(key, peerId, now, hinted: false);
+            }
+        }
+
+        _cache.RemoveAll(n => n.PeerId == peerId);
     }
 
     private void OnSearchRequestRefused(in PendingRequest request, in Error error, long now)

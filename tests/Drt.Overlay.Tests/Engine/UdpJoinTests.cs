@@ -65,15 +65,7 @@ public sealed class UdpJoinTests
             {
                 Node from = nodes[random.Next(Count)];
                 Node owner = nodes[random.Next(Count)];
-                var done = new TaskCompletionSource<SearchOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-                from.Engine.Post(now =>
-                {
-                    if (!from.Engine.StartSearch(SearchRequest.Exact(owner.Key, allowLocal: true), o => done.SetResult(o), now))
-                    {
-                        done.SetException(new InvalidOperationException("the search did not start"));
-                    }
-                });
-                SearchOutcome outcome = await done.Task.WaitAsync(s_wait, cancel);
+                SearchOutcome outcome = await Search(from, SearchRequest.Exact(owner.Key, allowLocal: true), cancel);
 
                 SearchResultData result = Assert.Single(outcome.Results);
                 Assert.True(result.Key == owner.Key, $"seed {Seed}: searched {owner.Key}, found {result.Key}");
@@ -83,6 +75,31 @@ public sealed class UdpJoinTests
 
             await EveryRoutedMessageReachesItsRootOnce(nodes, random, cancel);
             Assert.All(nodes, n => Assert.Equal(0, n.Transport.Counters.ReceiverExceptions));
+
+            // Three instances stop dead: the rest repair their leaf sets, and the dead keys are never found.
+            List<Node> dead = [.. nodes.OrderBy(_ => random.Next()).Take(3)];
+            foreach (Node node in dead)
+            {
+                await node.Engine.StopAsync();
+                nodes.Remove(node);
+            }
+
+            for (int poll = 0; poll < 60; poll++)
+            {
+                await Task.Delay(500, cancel);
+                wrong = await FirstWrongLeafSet(nodes, cancel);
+                if (wrong.Length == 0)
+                {
+                    break;
+                }
+            }
+
+            Assert.True(wrong.Length == 0, $"seed {Seed}: after three stopped, {wrong}");
+            foreach (Node gone in dead)
+            {
+                SearchOutcome outcome = await Search(nodes[random.Next(nodes.Count)], SearchRequest.Exact(gone.Key), cancel);
+                Assert.Empty(outcome.Results);
+            }
         }
         finally
         {
@@ -123,6 +140,19 @@ public sealed class UdpJoinTests
         Assert.Equal(Messages, delivered.Count);
         Assert.Equal(Enumerable.Range(0, Messages), delivered.Select(d => d.Sequence).Order());
         Assert.All(delivered, d => Assert.True(d.Root == expected[d.Sequence], $"seed {Seed}: message {d.Sequence} delivered at {d.Root.ToShortString()}, not its root {expected[d.Sequence].ToShortString()}"));
+    }
+
+    private static async Task<SearchOutcome> Search(Node from, SearchRequest request, CancellationToken cancel)
+    {
+        var done = new TaskCompletionSource<SearchOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        from.Engine.Post(now =>
+        {
+            if (!from.Engine.StartSearch(request, o => done.SetResult(o), now))
+            {
+                done.SetException(new InvalidOperationException("the search did not start"));
+            }
+        });
+        return await done.Task.WaitAsync(s_wait, cancel);
     }
 
     private static async Task<T> OnEngineAsync<T>(Node node, Action<long, Action<T>> start, CancellationToken cancel)
