@@ -319,8 +319,10 @@ internal sealed partial class Engine
             }
         }
 
+        // Pastry's rare case, a scan of the whole table: only when the cell offers nothing closer. With the leaf set
+        // covering the target it is not needed at all (the set holds every key of its arc).
         int sortFrom = n;
-        if (local.Routes.FindCloser(target, out RoutingEntry closer))
+        if (!covering && n == 0 && local.Routes.FindCloser(target, out RoutingEntry closer))
         {
             n = AddCloser(n, closer.Node, local.Key, target);
         }

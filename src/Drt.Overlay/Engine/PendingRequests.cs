@@ -55,6 +55,8 @@ internal sealed class PendingRequests
     private readonly bool[] _used;
     private readonly Stack<int> _free;
     private readonly PriorityQueue<(int Slot, int Generation), long> _deadlines;
+    private readonly PriorityQueue<(int Slot, int Generation), long>.UnorderedItemsCollection _deadlineItems;
+    private readonly ((int Slot, int Generation) Entry, long Deadline)[] _compactScratch;
 
     /// <summary>Creates a table for at most <paramref name="capacity"/> requests at once.</summary>
     public PendingRequests(int capacity)
@@ -71,7 +73,10 @@ internal sealed class PendingRequests
             _free.Push(i);
         }
 
-        _deadlines = new PriorityQueue<(int, int), long>(capacity);
+        // Room for the live requests and as many stale entries (answered before their deadline) before compacting.
+        _deadlines = new PriorityQueue<(int, int), long>(2 * capacity);
+        _deadlineItems = _deadlines.UnorderedItems;
+        _compactScratch = new ((int, int), long)[capacity];
     }
 
     /// <summary>The most requests pending at once.</summary>
@@ -110,8 +115,36 @@ internal sealed class PendingRequests
         _used[slot] = true;
         _generations[slot]++;
         _byId.Add(request.MessageId, slot);
+        if (_deadlines.Count >= (2 * Capacity) - 1)
+        {
+            CompactDeadlines();
+        }
+
         _deadlines.Enqueue((slot, _generations[slot]), request.Deadline);
         return true;
+    }
+
+    /// <summary>
+    /// Drops the heap entries of requests answered before their deadline. At thousands of answers a second with
+    /// deadlines a second away they would otherwise pile up; this keeps the heap within twice the capacity, so it
+    /// never grows (and never allocates) after construction.
+    /// </summary>
+    private void CompactDeadlines()
+    {
+        int live = 0;
+        foreach (((int Slot, int Generation) entry, long deadline) in _deadlineItems)
+        {
+            if (_used[entry.Slot] && _generations[entry.Slot] == entry.Generation)
+            {
+                _compactScratch[live++] = (entry, deadline);
+            }
+        }
+
+        _deadlines.Clear();
+        for (int i = 0; i < live; i++)
+        {
+            _deadlines.Enqueue(_compactScratch[i].Entry, _compactScratch[i].Deadline);
+        }
     }
 
     /// <summary>Finds a pending request without removing it.</summary>

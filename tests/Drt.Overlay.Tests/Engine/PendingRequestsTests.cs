@@ -139,4 +139,31 @@ public sealed class PendingRequestsTests
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    [Fact]
+    public void AnswersBeforeFarDeadlinesLeaveNoPileOfStaleEntriesAndNoAllocation()
+    {
+        var table = new PendingRequests(64);
+        table.TryAdd(Request(1, 1, 1_000_000_000)); // one request that stays pending throughout
+        for (ulong i = 2; i < 1_000; i++)
+        {
+            table.TryAdd(Request(i, 1, 1_000_000 + (long)i));
+            table.TryComplete(i, 1, out _);
+        }
+
+        int answered = 0;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (ulong i = 1_000; i < 200_000; i++)
+        {
+            // Answered at once, each with a deadline far ahead: the heap entry is stale from the start.
+            table.TryAdd(Request(i, 1, 1_000_000 + (long)i));
+            answered += table.TryComplete(i, 1, out _) == CompleteResult.Completed ? 1 : 0;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(199_000, answered);
+        Assert.True(table.TryPeekDeadline(out long deadline));
+        Assert.Equal(1_000_000_000, deadline);
+        Assert.Equal(1, table.Count);
+    }
 }
