@@ -266,6 +266,7 @@ internal sealed partial class Engine
         if (local.Placed)
         {
             BeginConfirming(local, now);
+            FillOnJoin(local, now);
         }
     }
 

@@ -17,12 +17,11 @@ internal sealed partial class Engine
     private const int RefreshRounds = 4;
     private const int RefreshCandidates = 3;
     private const int RefreshWant = 6;
+    private const int JoinFills = 3;
+    private const int CellsPerTable = Key256.DigitCount * RoutingTable.Columns;
 
     private int _refreshCursor;
     private int _refreshTurn;
-    private Key256 _refreshOwner;
-    private int _refreshRow = -1;
-    private int _refreshColumn;
 
     /// <summary>The estimated number of keys in the ring, from the density of the local keys' leaf sets (1 alone).</summary>
     public double EstimatedNetworkSize
@@ -52,21 +51,9 @@ internal sealed partial class Engine
         // barren cell is asked again; and re-verify an entry in turn, so that a dead one leaves and a live one gets a
         // fresh RTT.
         int turn = _refreshTurn++;
-        if (turn % 2 == 0)
+        if (turn % 2 == 0 && FillCell(local, cells, now))
         {
-            for (int pass = 0; pass < 2; pass++)
-            {
-                for (int i = 0; i < cells; i++)
-                {
-                    int cell = (_refreshCursor + i) % cells;
-                    int count = local.Routes.Cell(cell / RoutingTable.Columns, cell % RoutingTable.Columns).Length;
-                    if ((pass == 0 ? count == 0 : count < local.Routes.CellCapacity) && !local.BarrenCells[cell] && AskForCell(local, cell, now))
-                    {
-                        _refreshCursor = cell + 1;
-                        return;
-                    }
-                }
-            }
+            return;
         }
 
         if (turn % 4 != 3 && cells > 0 && AskForCell(local, turn / 4 % cells, now))
@@ -81,6 +68,42 @@ internal sealed partial class Engine
             NodeRef node = _scratchRoutes[turn / 4 % entries].Node;
             Verify(node.Key, node.PeerId, now);
         }
+    }
+
+    /// <summary>
+    /// A newly placed key asks for a few empty cells at once (rows from the nodes around it, each entry verified),
+    /// rather than route badly until the periodic refresh has filled its table.
+    /// </summary>
+    private void FillOnJoin(LocalKey local, long now)
+    {
+        int cells = RowsWorthFilling(NetworkSizeEstimator.Estimate(local.LeafSet)) * RoutingTable.Columns;
+        for (int i = 0; i < JoinFills; i++)
+        {
+            if (!FillCell(local, cells, now))
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Asks for the next empty cell (else one under capacity), skipping cells found barren; false when none.</summary>
+    private bool FillCell(LocalKey local, int cells, long now)
+    {
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < cells; i++)
+            {
+                int cell = (_refreshCursor + i) % cells;
+                int count = local.Routes.Cell(cell / RoutingTable.Columns, cell % RoutingTable.Columns).Length;
+                if ((pass == 0 ? count == 0 : count < local.Routes.CellCapacity) && !local.BarrenCells[cell] && AskForCell(local, cell, now))
+                {
+                    _refreshCursor = cell + 1;
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -124,15 +147,8 @@ internal sealed partial class Engine
         NodeRef asked = _scratchNodes[_random.Next(n)];
         Key256 target = CellKey(local.Key, row, column, _random);
         var lookup = new Lookup(LookupFlags.None, LookupKind.Nearest, target, Key256.Zero, Key256.MaxValue, RefreshWant, asked.Key, OwnEntryNear(local.Key), default);
-        if (!SendRequest(lookup, asked.PeerId, RequestKind.Refresh, 0, 0, NewMessageId(), now, maintenance: true))
-        {
-            return false;
-        }
-
-        _refreshOwner = local.Key;
-        _refreshRow = row;
-        _refreshColumn = column;
-        return true;
+        // The request's owner says which key and cell the answer is for (several may be out at once).
+        return SendRequest(lookup, asked.PeerId, RequestKind.Refresh, (_keys.IndexOf(local) * CellsPerTable) + cell, 0, NewMessageId(), now, maintenance: true);
     }
 
     /// <summary>
@@ -140,9 +156,12 @@ internal sealed partial class Engine
     /// are verified even when it is full, so that a nearer one can replace its slowest entry. At most
     /// <see cref="RefreshCandidates"/> verifications per answer.
     /// </summary>
-    private void OnRefreshReply(in LookupReply reply, long now)
+    private void OnRefreshReply(in LookupReply reply, int owner, long now)
     {
-        LocalKey? local = _refreshRow >= 0 ? FindLocal(_refreshOwner) : null;
+        int keyIndex = owner / CellsPerTable;
+        LocalKey? local = keyIndex < _keys.Count ? _keys[keyIndex] : null;
+        int row = owner % CellsPerTable / RoutingTable.Columns;
+        int column = owner % RoutingTable.Columns;
         int verified = 0;
         int forCell = 0;
         foreach (RouteEntry entry in reply.Entries)
@@ -153,8 +172,8 @@ internal sealed partial class Engine
             }
 
             bool inCell = local is not null
-                && local.Key.SharedPrefixLength(entry.Key) == _refreshRow
-                && entry.Key.GetDigit(_refreshRow) == _refreshColumn
+                && local.Key.SharedPrefixLength(entry.Key) == row
+                && entry.Key.GetDigit(row) == column
                 && !local.Routes.Contains(entry.Key, peerId);
             forCell += inCell ? 1 : 0;
             if (Learn(entry.Key, peerId, now))
@@ -170,10 +189,8 @@ internal sealed partial class Engine
 
         if (local is not null && forCell == 0)
         {
-            local.BarrenCells[(_refreshRow * RoutingTable.Columns) + _refreshColumn] = true;
+            local.BarrenCells[(row * RoutingTable.Columns) + column] = true;
         }
-
-        _refreshRow = -1;
     }
 
     /// <summary>

@@ -254,7 +254,7 @@ internal sealed partial class Engine
 
         if ((RequestKind)request.Kind == RequestKind.Refresh)
         {
-            OnRefreshReply(reply, now);
+            OnRefreshReply(reply, request.Owner, now);
             return;
         }
 
