@@ -705,7 +705,7 @@ internal sealed partial class Engine
         int peerId = v.PeerId;
         bool hinted = v.Hinted;
         v = default;
-        DeclareDead(peerId, now, tell: !hinted); // a suspicion we confirmed was already told around
+        DeclareDead(peerId, now, tell: !hinted, onward: hinted);
     }
 
     /// <summary>
@@ -714,7 +714,12 @@ internal sealed partial class Engine
     /// a node that is not the owner is only a suspicion), and our nearest neighbours are asked for the member that
     /// fills the gap.
     /// </summary>
-    private void DeclareDead(int peerId, long now, bool tell)
+    /// <remarks>
+    /// A confirmed suspicion (<paramref name="onward"/>) is passed on only to the members on our side away from the
+    /// dead key: the node that first declared it told its own leaf set, which misses the key's farthest holders on
+    /// each side (eight places from the dead key, nine from its declarer).
+    /// </remarks>
+    private void DeclareDead(int peerId, long now, bool tell, bool onward = false)
     {
         if (peerId == SelfPeerId)
         {
@@ -737,9 +742,20 @@ internal sealed partial class Engine
 
                 local.LeafSet.Remove(key);
                 wasNeighbour = true;
+                var suspicion = new RouteEntry(key, endpoint);
                 if (tell)
                 {
-                    FloodLeafSet(local, FloodFlags.NoAck | FloodFlags.Revoke, new RouteEntry(key, endpoint), default);
+                    FloodLeafSet(local, FloodFlags.NoAck | FloodFlags.Revoke, suspicion, default);
+                }
+                else if (onward)
+                {
+                    ReadOnlySpan<NodeRef> away = Key256.ClockwiseDistance(local.Key, key) < Key256.ClockwiseDistance(key, local.Key)
+                        ? local.LeafSet.Smaller
+                        : local.LeafSet.Larger;
+                    foreach (NodeRef member in away)
+                    {
+                        SendFlood(member, FloodFlags.NoAck | FloodFlags.Revoke, suspicion, default);
+                    }
                 }
             }
 

@@ -34,17 +34,15 @@ public sealed class ThousandNodeRingTests
     }
 
     [Fact]
-    public void AfterTenPercentOfAThousandCrashAtOnceLeafSetsAreTrueWithinAboutTwoPeriods()
+    public void AfterTenPercentOfAThousandCrashAtOnceLeafSetsAreTrueWithinTwoPeriods()
     {
-        // The experiment checks at exactly two periods; at this scale a far-end leaf-set place of a key whose dead
-        // member's own neighbours died too can take a few seconds more (4 s for seed 3), so the test allows one such
-        // place; every search and routed message after it must still be right. The 100-node crash test holds
-        // strictly to two periods.
+        // Seed 3 once left one far-end place wrong at two periods (healed 4 s later): the dead key's farthest
+        // holders were outside its declarer's leaf set, until confirmed suspicions were passed on outwards.
         const int Seed = 3;
         ExperimentReport report = RingExperiment.Run(new ExperimentSettings(Nodes: 1000, Searches: 2_000, Seed, Loss: 0, CrashFraction: 0.1, Routes: 2_000));
 
         Assert.Equal(100, report.Crashed);
-        Assert.True(report.WrongLeafSets <= 1, $"seed {Seed}: {report.WrongLeafSets} of 900 leaf sets wrong two periods after the crash");
+        Assert.True(report.WrongLeafSets == 0, $"seed {Seed}: {report.WrongLeafSets} of 900 leaf sets wrong two periods after the crash");
         Assert.True(report.Tally.Failed == 0 && report.Tally.Wrong == 0, $"seed {Seed}: {report.Tally.Failed} unanswered, {report.Tally.Wrong} wrong");
         Assert.True(report.Routes.AtRoot == 2_000, $"seed {Seed}: {report.Routes.Elsewhere} routed elsewhere, {report.Routes.Twice} twice, {report.Routes.Lost} lost");
     }
