@@ -34,15 +34,8 @@ public sealed class LifecycleTests
 
         var random = new Random(Seed);
         Key256 early = Key256.Random(random);
-        var late = new Overlay.Engine.Engine(new EngineOptions { Bootstrap = [first.EndPoint] }, second, scheduler, new Random(Seed + 1), new SeededRandomNumberGenerator(Seed + 1));
         var statuses = new List<(EngineStatus Old, EngineStatus New)>();
-        late.StatusChanged = (old, next) => statuses.Add((old, next));
-        late.Start();
-        late.Post(now =>
-        {
-            late.AddLocalKey(early, JoinedRing.AppDataOf(early), now);
-            late.Join(now);
-        });
+        Overlay.Engine.Engine late = StartAndJoin(new EngineOptions { Bootstrap = [first.EndPoint] }, second, scheduler, Seed + 1, early, (old, next) => statuses.Add((old, next)));
 
         // Two minutes with no one at the bootstrap address: solicits at about 0, 1, 3, 7, 15, 31 and 63 s.
         scheduler.RunFor(TimeSpan.FromMinutes(2));
@@ -50,14 +43,7 @@ public sealed class LifecycleTests
         Assert.InRange(solicits, 6, 9);
 
         // The bootstrap node comes up: the next solicit finds it, and the key registered while alone is published.
-        var bootstrap = new Overlay.Engine.Engine(new EngineOptions(), first, scheduler, new Random(Seed + 2), new SeededRandomNumberGenerator(Seed + 2));
-        Key256 own = Key256.Random(random);
-        bootstrap.Start();
-        bootstrap.Post(now =>
-        {
-            bootstrap.AddLocalKey(own, JoinedRing.AppDataOf(own), now);
-            bootstrap.Join(now);
-        });
+        Overlay.Engine.Engine bootstrap = StartAndJoin(new EngineOptions(), first, scheduler, Seed + 2, Key256.Random(random));
         scheduler.RunFor(TimeSpan.FromMinutes(2));
 
         Assert.Equal(EngineStatus.Active, late.Status);
@@ -132,16 +118,9 @@ public sealed class LifecycleTests
 
         // One more instance over a network card that can be pulled.
         var card = new Unplugged(ring.Network.CreateTransport());
-        var engine = new Overlay.Engine.Engine(new EngineOptions { Bootstrap = [ring.Nodes[0].Transport.EndPoint] }, card, ring.Scheduler, new Random(Seed), new SeededRandomNumberGenerator(Seed));
         var statuses = new List<EngineStatus>();
-        engine.StatusChanged = (_, next) => statuses.Add(next);
         Key256 key = Key256.Random(ring.Random);
-        engine.Start();
-        engine.Post(now =>
-        {
-            engine.AddLocalKey(key, JoinedRing.AppDataOf(key), now);
-            engine.Join(now);
-        });
+        Overlay.Engine.Engine engine = StartAndJoin(new EngineOptions { Bootstrap = [ring.Nodes[0].Transport.EndPoint] }, card, ring.Scheduler, Seed, key, (_, next) => statuses.Add(next));
         ring.Scheduler.RunFor(2 * s_period);
         Assert.Equal(EngineStatus.Active, engine.Status);
 
@@ -233,6 +212,22 @@ public sealed class LifecycleTests
         Assert.All(joiners, j => Assert.False(j.Engine.Keys[0].Joining, $"seed {seed}: {j.Key.ToShortString()} still joining"));
         Assert.Equal(0, ring.Nodes.Sum(n => n.Engine.Counters.ConfirmTimeouts));
         Assert.Equal(0, ring.CountWrongLeafSets(out string first));
+    }
+
+    /// <summary>Starts an engine that registers <paramref name="key"/> and joins; <paramref name="statusChanged"/> hears it from the start.</summary>
+    private static Overlay.Engine.Engine StartAndJoin(EngineOptions options, IDatagramTransport transport, VirtualTimeScheduler scheduler, int seed, Key256 key, Action<EngineStatus, EngineStatus>? statusChanged = null)
+    {
+        var engine = new Overlay.Engine.Engine(options, transport, scheduler, new Random(seed), new SeededRandomNumberGenerator(seed))
+        {
+            StatusChanged = statusChanged,
+        };
+        engine.Start();
+        engine.Post(now =>
+        {
+            engine.AddLocalKey(key, JoinedRing.AppDataOf(key), now);
+            engine.Join(now);
+        });
+        return engine;
     }
 
     private static SearchOutcome Search(VirtualTimeScheduler scheduler, Overlay.Engine.Engine from, SearchRequest request)

@@ -20,15 +20,7 @@ public sealed class RecursiveRoutingTests
     {
         StaticRing ring = StaticRing.Build(seed, count: 300, s_wan);
         Deliveries deliveries = Deliveries.Listen(ring.Nodes);
-        var random = new Random(seed + 1);
-        var expected = new Key256[500];
-        for (int i = 0; i < expected.Length; i++)
-        {
-            Key256 target = Key256.Random(random);
-            expected[i] = ring.Nearest(target, Key256.Zero, Key256.MaxValue).Key;
-            Route(ring, ring.Nodes[random.Next(ring.Nodes.Length)], target, i);
-        }
-
+        Key256[] expected = RouteToRandomTargets(ring, new Random(seed + 1), 500);
         ring.Scheduler.RunFor(TimeSpan.FromSeconds(30));
 
         deliveries.AssertEachOnceAt(expected, $"seed {seed}");
@@ -77,15 +69,7 @@ public sealed class RecursiveRoutingTests
         const int Seed = 34;
         StaticRing ring = StaticRing.Build(Seed, count: 200, s_wan with { Loss = 0.05, Duplicate = 0.01 });
         Deliveries deliveries = Deliveries.Listen(ring.Nodes);
-        var random = new Random(Seed + 1);
-        var expected = new Key256[1000];
-        for (int i = 0; i < expected.Length; i++)
-        {
-            Key256 target = Key256.Random(random);
-            expected[i] = ring.Nearest(target, Key256.Zero, Key256.MaxValue).Key;
-            Route(ring, ring.Nodes[random.Next(ring.Nodes.Length)], target, i);
-        }
-
+        Key256[] expected = RouteToRandomTargets(ring, new Random(Seed + 1), 1000);
         ring.Scheduler.RunFor(TimeSpan.FromMinutes(1));
 
         deliveries.AssertEachOnceAt(expected, $"seed {Seed}", allowedLost: 1);
@@ -240,6 +224,20 @@ public sealed class RecursiveRoutingTests
 
         Assert.Equal(3000, delivered - deliveredBefore);
         Assert.Equal(0, allocated);
+    }
+
+    /// <summary>Routes <paramref name="count"/> messages from random nodes to random targets; returns each one's true root.</summary>
+    private static Key256[] RouteToRandomTargets(StaticRing ring, Random random, int count)
+    {
+        var expected = new Key256[count];
+        for (int i = 0; i < count; i++)
+        {
+            Key256 target = Key256.Random(random);
+            expected[i] = ring.Nearest(target, Key256.Zero, Key256.MaxValue).Key;
+            Route(ring, ring.Nodes[random.Next(ring.Nodes.Length)], target, i);
+        }
+
+        return expected;
     }
 
     private static void Route(StaticRing ring, StaticRing.Node from, Key256 target, int sequence)

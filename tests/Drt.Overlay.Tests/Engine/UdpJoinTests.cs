@@ -47,18 +47,7 @@ public sealed class UdpJoinTests
                 await Task.Delay(50, cancel);
             }
 
-            // Bounded poll: every half second, at most 60 times, until every leaf set is the true one.
-            string wrong = "";
-            for (int poll = 0; poll < 60; poll++)
-            {
-                await Task.Delay(500, cancel);
-                wrong = await FirstWrongLeafSet(nodes, cancel);
-                if (wrong.Length == 0)
-                {
-                    break;
-                }
-            }
-
+            string wrong = await UntilLeafSetsAreTrue(nodes, cancel);
             Assert.True(wrong.Length == 0, $"seed {Seed}: {wrong}");
 
             for (int i = 0; i < 64; i++)
@@ -84,16 +73,7 @@ public sealed class UdpJoinTests
                 nodes.Remove(node);
             }
 
-            for (int poll = 0; poll < 60; poll++)
-            {
-                await Task.Delay(500, cancel);
-                wrong = await FirstWrongLeafSet(nodes, cancel);
-                if (wrong.Length == 0)
-                {
-                    break;
-                }
-            }
-
+            wrong = await UntilLeafSetsAreTrue(nodes, cancel);
             Assert.True(wrong.Length == 0, $"seed {Seed}: after three stopped, {wrong}");
             foreach (Node gone in dead)
             {
@@ -160,6 +140,23 @@ public sealed class UdpJoinTests
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         node.Engine.Post(now => start(now, done.SetResult));
         return await done.Task.WaitAsync(s_wait, cancel);
+    }
+
+    /// <summary>Bounded poll: every half second, at most 60 times, until every leaf set is the true one; "" then.</summary>
+    private static async Task<string> UntilLeafSetsAreTrue(List<Node> nodes, CancellationToken cancel)
+    {
+        string wrong = "";
+        for (int poll = 0; poll < 60; poll++)
+        {
+            await Task.Delay(500, cancel);
+            wrong = await FirstWrongLeafSet(nodes, cancel);
+            if (wrong.Length == 0)
+            {
+                break;
+            }
+        }
+
+        return wrong;
     }
 
     /// <summary>Compares every leaf set, read on its engine's thread, with the true neighbours; "" when all agree.</summary>
