@@ -824,6 +824,7 @@ internal sealed partial class Engine
         }
 
         _nextMaintenance = now + Jittered(_options.MaintenancePeriodMicros);
+        ReleaseHeldRoutes(now); // messages waiting for a joining key look again (and stop waiting after two periods)
         if (!Joined)
         {
             return _nextMaintenance; // Rebootstrap solicits with backoff until someone answers

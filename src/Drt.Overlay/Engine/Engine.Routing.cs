@@ -143,9 +143,12 @@ internal sealed partial class Engine
         {
             if (_keys.Count > 0 && (!exhausted || NearestLocal(slot.Target).LeafSet.Covers(slot.Target)))
             {
-                if (NearestLocal(slot.Target).Joining)
+                // The root-to-be waits until its neighbours route to it (consistent join), for two periods at most:
+                // a key that never gets placed must not keep messages for ever. Maintenance looks again each round.
+                if (NearestLocal(slot.Target).Joining && (slot.HeldSince < 0 || now - slot.HeldSince < 2 * _options.MaintenancePeriodMicros))
                 {
-                    _heldRoutes.Add(index); // the root-to-be waits until its neighbours route to it (consistent join)
+                    slot.HeldSince = slot.HeldSince < 0 ? now : slot.HeldSince;
+                    _heldRoutes.Add(index);
                     return false;
                 }
 
@@ -429,6 +432,9 @@ internal sealed partial class Engine
 
         public int Sends { get; set; }
 
+        /// <summary>When it started waiting for a joining root (−1: it has not).</summary>
+        public long HeldSince { get; set; } = -1;
+
         /// <summary>The originator's callback; null at a forwarding hop.</summary>
         public Action<RouteResult>? Completed { get; set; }
 
@@ -444,6 +450,7 @@ internal sealed partial class Engine
             payload.CopyTo(_payload);
             _length = payload.Length;
             Sends = 0;
+            HeldSince = -1;
         }
     }
 }

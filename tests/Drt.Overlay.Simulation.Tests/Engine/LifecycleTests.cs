@@ -214,6 +214,28 @@ public sealed class LifecycleTests
         Assert.Equal(0, ring.CountWrongLeafSets(out string first));
     }
 
+    [Fact]
+    public void AMessageWaitingForAKeyThatNeverFinishesJoiningIsDeliveredAfterTwoPeriods()
+    {
+        const int Seed = 58;
+        var scheduler = new VirtualTimeScheduler();
+        var network = new SimulatedNetwork(scheduler, Seed, s_wan);
+        SimulatedTransport nobody = network.CreateTransport();
+        Key256 key = Key256.Random(new Random(Seed));
+        Overlay.Engine.Engine engine = StartAndJoin(new EngineOptions { Bootstrap = [nobody.EndPoint] }, network.CreateTransport(), scheduler, Seed, key);
+        var delivered = new List<TimeSpan>();
+        engine.DeliverHandler = (in RoutedMessage _, Key256 _) => delivered.Add(scheduler.Elapsed);
+        engine.Post(now => engine.Route(key, 0, [1, 2, 3], now));
+
+        scheduler.RunFor(s_period);
+        Assert.Empty(delivered);
+        Assert.True(engine.Keys[0].Joining);
+
+        scheduler.RunFor(3 * s_period);
+        Assert.Single(delivered);
+        Assert.InRange(delivered[0], 2 * s_period, 4 * s_period);
+    }
+
     /// <summary>Starts an engine that registers <paramref name="key"/> and joins; <paramref name="statusChanged"/> hears it from the start.</summary>
     private static Overlay.Engine.Engine StartAndJoin(EngineOptions options, IDatagramTransport transport, VirtualTimeScheduler scheduler, int seed, Key256 key, Action<EngineStatus, EngineStatus>? statusChanged = null)
     {
