@@ -71,10 +71,11 @@ internal sealed partial class Engine
     /// <summary>
     /// Routes <paramref name="payload"/> to the root of <paramref name="target"/> (engine thread). A resolve-only
     /// instance hands it to the nearest node it knows. <paramref name="completed"/> hears how it left this instance;
-    /// a refusal is also returned as false.
+    /// a refusal is also returned as false. Throws <see cref="DrtException"/> (<see cref="DrtError.Faulted"/>) once faulted.
     /// </summary>
     public bool Route(Key256 target, ushort channel, ReadOnlySpan<byte> payload, long now, Action<RouteResult>? completed = null)
     {
+        ThrowIfFaulted();
         if (payload.Length > WireLimits.MaxRoutePayload || !TryTakeRouteSlot(out int index))
         {
             Counters.RoutesRefused++;

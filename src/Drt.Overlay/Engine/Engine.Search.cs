@@ -60,6 +60,7 @@ internal sealed partial class Engine
     public bool StartSearch(in SearchRequest request, Action<SearchOutcome> completed, long now)
     {
         ArgumentNullException.ThrowIfNull(completed);
+        ThrowIfFaulted();
         return StartSearch(request, (outcome, _) => completed(outcome), now);
     }
 
@@ -72,6 +73,7 @@ internal sealed partial class Engine
     public long StartSearch(in SearchRequest request, Action<SearchOutcome> completed, Action<SearchResultData>? intermediate, long now)
     {
         ArgumentNullException.ThrowIfNull(completed);
+        ThrowIfFaulted();
         if (!StartSearch(request, (outcome, _) => completed(outcome), now, default, intermediate))
         {
             return 0;

@@ -498,10 +498,10 @@ internal sealed partial class Engine : IDatagramReceiver
             next = Math.Min(next, pendingNext);
         }
 
+        UpdateStatus(now); // first: losing the last peer schedules a re-bootstrap now
         next = Math.Min(next, Rebootstrap(now));
         next = Math.Min(next, ConfirmJoins(now));
         next = Math.Min(next, RepairLeafSets(now));
-        UpdateStatus(now);
 
         if (next != long.MaxValue && next < _armedFor)
         {

@@ -159,6 +159,8 @@ public sealed class LifecycleTests
         Assert.Equal(sent, engine.Counters.Sent);
         DrtException error = Assert.Throws<DrtException>(() => engine.AddLocalKey(Key256.One, [1], 0));
         Assert.Equal(DrtError.Faulted, error.Error);
+        Assert.Equal(DrtError.Faulted, Assert.Throws<DrtException>(() => engine.StartSearch(SearchRequest.Exact(Key256.One), _ => { }, 0)).Error);
+        Assert.Equal(DrtError.Faulted, Assert.Throws<DrtException>(() => engine.Route(Key256.One, 0, [1], 0)).Error);
     }
 
     [Theory]
