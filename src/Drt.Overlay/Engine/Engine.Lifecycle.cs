@@ -91,7 +91,7 @@ internal sealed partial class Engine
     public void UpdateLocalKey(Key256 key, byte[] appData)
     {
         ThrowIfFaulted();
-        LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidKey, $"Key {key} is not registered by this instance, so it cannot be updated; register it first.");
+        LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidArgument, $"Key {key} is not registered by this instance, so it cannot be updated; register it first.");
         local.AppData = appData;
         local.Sequence++;
     }
@@ -103,7 +103,7 @@ internal sealed partial class Engine
     public void RemoveLocalKey(Key256 key, long now)
     {
         ThrowIfFaulted();
-        LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidKey, $"Key {key} is not registered by this instance, so it cannot be unregistered.");
+        LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidArgument, $"Key {key} is not registered by this instance, so it cannot be unregistered.");
         _keys.Remove(local);
         local.LeafSet.Changed = null;
         if (local.Placed || local.Placing)
