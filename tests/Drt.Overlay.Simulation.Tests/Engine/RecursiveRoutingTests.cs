@@ -124,9 +124,7 @@ public sealed class RecursiveRoutingTests
         const int Seed = 36;
         StaticRing ring = StaticRing.Build(Seed, count: 50, s_wan);
         Deliveries deliveries = Deliveries.Listen(ring.Nodes);
-        var raw = new RecordingReceiver(ring.Scheduler);
-        SimulatedTransport rogue = ring.Network.CreateTransport();
-        rogue.Start(raw);
+        (SimulatedTransport rogue, RecordingReceiver raw) = StartRogue(ring);
         StaticRing.Node root = ring.Nodes[7];
         WireContext context = new EngineOptions().WireContext;
         using var buffer = new PooledBufferWriter();
@@ -178,9 +176,7 @@ public sealed class RecursiveRoutingTests
         Assert.Equal(expected.Length, results.Count(r => r is RouteResult.Forwarded or RouteResult.Delivered));
 
         // A route handed to it is refused: it is not a ring member.
-        var raw = new RecordingReceiver(ring.Scheduler);
-        SimulatedTransport rogue = ring.Network.CreateTransport();
-        rogue.Start(raw);
+        (SimulatedTransport rogue, RecordingReceiver raw) = StartRogue(ring);
         WireContext context = new EngineOptions().WireContext;
         using var buffer = new PooledBufferWriter();
         rogue.TrySend(WireCodec.Encode(WireHeader.Create(context, MessageType.Route, 9), new Route(13, Key256.Zero, 8, 0, WireEndpoint.FromIPEndPoint(rogue.EndPoint), 0, new byte[4]), buffer), transport.EndPoint.Serialize());
@@ -245,6 +241,15 @@ public sealed class RecursiveRoutingTests
         byte[] payload = BitConverter.GetBytes(sequence);
         from.Engine.Post(now => from.Engine.Route(target, 0, payload, now));
         ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(10));
+    }
+
+    /// <summary>An endpoint outside the ring that sends crafted datagrams and records what comes back.</summary>
+    private static (SimulatedTransport Rogue, RecordingReceiver Received) StartRogue(StaticRing ring)
+    {
+        var received = new RecordingReceiver(ring.Scheduler);
+        SimulatedTransport rogue = ring.Network.CreateTransport();
+        rogue.Start(received);
+        return (rogue, received);
     }
 
     /// <summary>Sends a crafted datagram and lets it be answered before the next (the link reorders within a second).</summary>
