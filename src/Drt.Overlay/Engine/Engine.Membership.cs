@@ -454,7 +454,7 @@ internal sealed partial class Engine
     private long RepairInterval => _options.MaintenancePeriodMicros / 6;
 
     /// <summary>
-    /// Transmissions of a check before its peer is declared dead: two more than a search hop gets, since a wrong death
+    /// Transmissions of a check before its peer is declared dead: one more than a search hop gets, since a wrong death
     /// under loss empties a leaf-set place (and makes a neighbour root of a range not its own) until repair.
     /// </summary>
     private int DeathAttempts => _options.MaxAttempts + 1;

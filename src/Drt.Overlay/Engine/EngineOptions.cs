@@ -75,9 +75,9 @@ internal sealed record EngineOptions
             throw new DrtException(DrtError.InvalidSettings, $"MaintenancePeriod must be between 100 ms and 1 h; it was {MaintenancePeriod}.");
         }
 
-        if (MaxPeers < 16 || MaxPending < 16 || MaxSearches < 1 || MaxRoutesInFlight < 1)
+        if (MaxPeers < 16 || MaxPending < 16 || MaxSearches is < 1 or > 65_535 || MaxRoutesInFlight < 1)
         {
-            throw new DrtException(DrtError.InvalidSettings, "MaxPeers and MaxPending must be at least 16, MaxSearches and MaxRoutesInFlight at least 1.");
+            throw new DrtException(DrtError.InvalidSettings, "MaxPeers and MaxPending must be at least 16, MaxSearches in 1..65535 and MaxRoutesInFlight at least 1.");
         }
     }
 }
