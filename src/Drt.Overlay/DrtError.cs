@@ -38,4 +38,16 @@ public enum DrtError
 
     /// <summary>The transport could not open or bind its socket (address in use, address not local); the inner exception says which.</summary>
     TransportFailed = 11,
+
+    /// <summary>The key size is not 32 bytes (256 bits), the only size this overlay uses.</summary>
+    InvalidKeySize = 12,
+
+    /// <summary>The number of addresses per registration is outside 1..20.</summary>
+    InvalidMaxAddresses = 13,
+
+    /// <summary>The instance name is empty or longer than 128 characters.</summary>
+    InvalidInstanceName = 14,
+
+    /// <summary>The application data is empty or larger than 5,120 bytes (or a routed payload larger than 1,024).</summary>
+    PayloadTooLarge = 15,
 }

@@ -79,7 +79,11 @@ internal sealed partial class Engine
         }
 
         _keys.Add(local);
-        if (Status == EngineStatus.Active && Joined)
+        if (Joined && !local.Joining)
+        {
+            local.Placed = true; // the first key of a new ring: there is no one to be placed among
+        }
+        else if (Status == EngineStatus.Active && Joined)
         {
             FindNeighbourhood(local, now); // published at once; otherwise the join (or the next round) places it
         }

@@ -48,6 +48,7 @@ internal sealed partial class Engine : IDatagramReceiver
     private readonly SocketAddress _scratchV4 = new(AddressFamily.InterNetwork);
     private ITimer? _timer;
     private long _armedFor = long.MaxValue;
+    private int _timerFired;
     private WireEndpoint _selfEndpoint;
 
     /// <summary>Builds an engine over <paramref name="transport"/>; call <see cref="Start"/> to run it.</summary>
@@ -99,7 +100,16 @@ internal sealed partial class Engine : IDatagramReceiver
         _selfEndpoint = WireEndpoint.FromIPEndPoint(local.Address.Equals(IPAddress.IPv6Any) || local.Address.Equals(IPAddress.Any)
             ? new IPEndPoint(local.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback, local.Port)
             : local);
-        _timer = _time.CreateTimer(static state => ((Engine)state!)._transport.Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = _time.CreateTimer(
+            static state =>
+            {
+                var engine = (Engine)state!;
+                Volatile.Write(ref engine._timerFired, 1);
+                engine._transport.Wake();
+            },
+            this,
+            Timeout.InfiniteTimeSpan,
+            Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Stops the timer and closes the transport.</summary>
@@ -466,7 +476,9 @@ internal sealed partial class Engine : IDatagramReceiver
     /// <summary>Runs what is due and re-arms the one timer for the earliest remaining deadline.</summary>
     private void Service(long now)
     {
-        if (now >= _armedFor)
+        // A real timer may fire a little before the engine's clock reaches the deadline it was armed for: once it has
+        // fired it is disarmed whatever the clock says, or the engine would never wake again.
+        if (now >= _armedFor || Interlocked.Exchange(ref _timerFired, 0) == 1)
         {
             _armedFor = long.MaxValue; // it fired (or is about to): re-armed below
         }

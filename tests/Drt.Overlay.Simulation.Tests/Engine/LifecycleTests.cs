@@ -238,10 +238,31 @@ public sealed class LifecycleTests
         Assert.InRange(delivered[0], 2 * s_period, 4 * s_period);
     }
 
-    /// <summary>Starts an engine that registers <paramref name="key"/> and joins; <paramref name="statusChanged"/> hears it from the start.</summary>
-    private static Overlay.Engine.Engine StartAndJoin(EngineOptions options, IDatagramTransport transport, VirtualTimeScheduler scheduler, int seed, Key256 key, Action<EngineStatus, EngineStatus>? statusChanged = null)
+    [Fact]
+    public void AnEngineWhoseTimerFiresALittleEarlyKeepsMaintaining()
     {
-        var engine = new Overlay.Engine.Engine(options, transport, scheduler, new Random(seed), new SeededRandomNumberGenerator(seed))
+        // Real timers may fire before the engine's clock reaches the deadline; the engine once went to sleep for good.
+        const int Seed = 59;
+        var scheduler = new VirtualTimeScheduler();
+        var network = new SimulatedNetwork(scheduler, Seed, s_wan);
+        var early = new EarlyTimeProvider(scheduler);
+        SimulatedTransport first = network.CreateTransport();
+        var random = new Random(Seed);
+        Overlay.Engine.Engine a = StartAndJoin(new EngineOptions(), first, early, Seed, Key256.Random(random));
+        Overlay.Engine.Engine b = StartAndJoin(new EngineOptions { Bootstrap = [first.EndPoint] }, network.CreateTransport(), early, Seed + 1, Key256.Random(random));
+        scheduler.RunFor(3 * s_period);
+        long sent = a.Counters.MaintenanceSent + b.Counters.MaintenanceSent;
+
+        scheduler.RunFor(10 * s_period);
+
+        Assert.Equal(EngineStatus.Active, a.Status);
+        Assert.True(a.Counters.MaintenanceSent + b.Counters.MaintenanceSent - sent >= 20, $"seed {Seed}: {a.Counters.MaintenanceSent + b.Counters.MaintenanceSent - sent} maintenance datagrams in ten periods");
+    }
+
+    /// <summary>Starts an engine that registers <paramref name="key"/> and joins; <paramref name="statusChanged"/> hears it from the start.</summary>
+    private static Overlay.Engine.Engine StartAndJoin(EngineOptions options, IDatagramTransport transport, TimeProvider time, int seed, Key256 key, Action<EngineStatus, EngineStatus>? statusChanged = null)
+    {
+        var engine = new Overlay.Engine.Engine(options, transport, time, new Random(seed), new SeededRandomNumberGenerator(seed))
         {
             StatusChanged = statusChanged,
         };
@@ -298,5 +319,29 @@ public sealed class LifecycleTests
         }
 
         public void OnWake() => _receiver!.OnWake();
+    }
+
+    /// <summary>Virtual time whose timers fire a millisecond before they are due, as real ones sometimes do.</summary>
+    private sealed class EarlyTimeProvider(VirtualTimeScheduler inner) : TimeProvider
+    {
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            new EarlyTimer(inner.CreateTimer(callback, state, Early(dueTime), period));
+
+        private static TimeSpan Early(TimeSpan due) => due > TimeSpan.FromMilliseconds(1) ? due - TimeSpan.FromMilliseconds(1) : due;
+
+        private sealed class EarlyTimer(ITimer timer) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => timer.Change(Early(dueTime), period);
+
+            public void Dispose() => timer.Dispose();
+
+            public ValueTask DisposeAsync() => timer.DisposeAsync();
+        }
     }
 }

@@ -1,0 +1,95 @@
+using System.Net;
+using Drt.Overlay.Bootstrap;
+using Drt.Overlay.Engine;
+using Drt.Overlay.Routing;
+using Drt.Overlay.Transport;
+
+namespace Drt.Overlay;
+
+/// <summary>How a <see cref="DrtInstance"/> is opened (DRT_SETTINGS). Validated by <see cref="DrtInstance.OpenAsync"/>.</summary>
+public sealed record DrtSettings
+{
+    /// <summary>The only key size there is: 32 bytes, 256 bits.</summary>
+    public const int KeySize = 32;
+
+    /// <summary>The largest application data a registration carries.</summary>
+    public const int MaxAppDataSize = 5_120;
+
+    /// <summary>The instance's name (DRT's instance prefix): 1..128 characters; it tags logs and metrics.</summary>
+    public string InstanceName { get; init; } = "drt";
+
+    /// <summary>The key size in bytes; anything but <see cref="KeySize"/> is refused (DRT_E_INVALID_KEY_SIZE).</summary>
+    public int KeySizeBytes { get; init; } = KeySize;
+
+    /// <summary>Endpoints published per registration, 1..20 (default 4).</summary>
+    public int MaxAddressesPerRegistration { get; init; } = 4;
+
+    /// <summary>The UDP port, 0..65535; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>The address to bind: <see cref="IPAddress.IPv6Any"/> (dual-stack) by default.</summary>
+    public IPAddress BindAddress { get; init; } = IPAddress.IPv6Any;
+
+    /// <summary>The overlay's network id: instances with different ids ignore each other.</summary>
+    public uint NetworkId { get; init; } = new EngineOptions().NetworkId;
+
+    /// <summary>The application protocol's major version: peers with another major are ignored.</summary>
+    public byte ProtocolMajor { get; init; } = 1;
+
+    /// <summary>The application protocol's minor version.</summary>
+    public byte ProtocolMinor { get; init; }
+
+    /// <summary>Where to find the ring; none: this instance starts one (or waits to be found).</summary>
+    public IBootstrapProvider? BootstrapProvider { get; init; }
+
+    /// <summary>Leaf-set entries per side for each registered key, 5..16.</summary>
+    public int LeafSetSide { get; init; } = LeafSet.DefaultSideCapacity;
+
+    /// <summary>How often each key exchanges leaf sets with its nearest neighbours (100 ms..1 h).</summary>
+    public TimeSpan MaintenancePeriod { get; init; } = new EngineOptions().MaintenancePeriod;
+
+    /// <summary>Throws <see cref="DrtException"/> naming the first setting out of range and what is allowed.</summary>
+    internal void Validate()
+    {
+        if (string.IsNullOrEmpty(InstanceName) || InstanceName.Length > 128)
+        {
+            throw new DrtException(DrtError.InvalidInstanceName, $"InstanceName must be 1..128 characters; it was {(InstanceName is null ? "null" : $"{InstanceName.Length} characters")}.");
+        }
+
+        if (KeySizeBytes != KeySize)
+        {
+            throw new DrtException(DrtError.InvalidKeySize, $"KeySizeBytes must be {KeySize} (keys are 256 bits); it was {KeySizeBytes}.");
+        }
+
+        if (MaxAddressesPerRegistration is < 1 or > 20)
+        {
+            throw new DrtException(DrtError.InvalidMaxAddresses, $"MaxAddressesPerRegistration must be in 1..20; it was {MaxAddressesPerRegistration}.");
+        }
+
+        if (Port is < 0 or > 65535)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"Port must be in 0..65535 (0 picks a free port); it was {Port}.");
+        }
+
+        if (BindAddress is null)
+        {
+            throw new DrtException(DrtError.InvalidSettings, "BindAddress is null; give an address to bind, e.g. IPAddress.IPv6Any.");
+        }
+
+        EngineOptions().Validate();
+    }
+
+    /// <summary>The engine's options for these settings, with the bootstrap endpoints resolved.</summary>
+    internal EngineOptions EngineOptions(IReadOnlyList<IPEndPoint>? bootstrap = null) => new()
+    {
+        NetworkId = NetworkId,
+        AppMajor = ProtocolMajor,
+        AppMinor = ProtocolMinor,
+        LeafSetSide = LeafSetSide,
+        MaintenancePeriod = MaintenancePeriod,
+        Bootstrap = bootstrap ?? [],
+    };
+
+    /// <summary>The transport's options for these settings.</summary>
+    internal UdpTransportOptions TransportOptions() => new() { BindAddress = BindAddress, Port = Port };
+}

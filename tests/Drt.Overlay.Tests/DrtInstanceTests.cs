@@ -1,0 +1,151 @@
+using System.Net;
+using Drt.Overlay.Bootstrap;
+using Drt.Overlay.Wire;
+using Xunit;
+
+namespace Drt.Overlay.Tests;
+
+/// <summary>
+/// The facade over real UDP on loopback: open, register, search, update, unregister, close, and the errors DRT gives
+/// for each misuse. Waits are bounded polls; nothing asserts a duration.
+/// </summary>
+public sealed class DrtInstanceTests
+{
+    private static readonly TimeSpan s_period = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>For a failure message: what the instance's engine knows and did (read off its thread: roughly).</summary>
+    private static string Describe(DrtInstance i) =>
+        $"{i.InstanceName} {i.Status}, joined {i.Engine.Joined}, keys {string.Join(",", i.Engine.Keys.Select(k => $"{k.Key.ToShortString()} placed {k.Placed} joining {k.Joining} leaf {k.LeafSet.Larger.Length}+{k.LeafSet.Smaller.Length}"))}, sent {i.Engine.Counters.Sent}, received {i.Engine.Counters.Received}";
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task TwoInstancesFindEachOthersKeysSeeUpdatesAndLoseUnregisteredOnes()
+    {
+        var random = new Random(71);
+        await using DrtInstance first = await DrtInstance.OpenAsync(Settings("first"), Cancel);
+        await using DrtInstance second = await DrtInstance.OpenAsync(Settings("second") with { BootstrapProvider = new StaticBootstrapProvider([Loopback(first)]) }, Cancel);
+
+        // Registered while the second is still alone: published once it has joined.
+        Key256 mine = Key256.Random(random);
+        Key256 theirs = Key256.Random(random);
+        DrtRegistration registration = await second.RegisterKeyAsync(mine, "hello"u8.ToArray(), Cancel);
+        await first.RegisterKeyAsync(theirs, "there"u8.ToArray(), Cancel);
+
+        DrtSearchResult found = await SearchUntilFound(first, mine, second);
+        Assert.Equal(DrtMatch.Exact, found.Match);
+        Assert.Equal("hello"u8.ToArray(), found.AppData.ToArray());
+        Assert.Equal(Loopback(second).Port, found.Endpoints[0].Port);
+        Assert.Equal(DrtStatus.Active, first.Status);
+        Assert.Equal(DrtStatus.Active, second.Status);
+
+        // Nearest in the whole ring, remote only: the other instance's key whichever target.
+        Key256 target = Key256.Random(random);
+        DrtSearchResult near = Assert.Single(await ResultsOf(await second.SearchAsync(target, new DrtSearchOptions { MinKey = Key256.Zero, MaxKey = Key256.MaxValue }, Cancel)));
+        Assert.Equal(theirs, near.Key);
+        Assert.Equal(near.Key == target ? DrtMatch.Exact : DrtMatch.Near, near.Match);
+
+        await registration.UpdateAsync("changed"u8.ToArray(), Cancel);
+        Assert.Equal("changed"u8.ToArray(), (await SearchUntilFound(first, mine, second)).AppData.ToArray());
+
+        await registration.UnregisterAsync();
+        await registration.UnregisterAsync(); // idempotent
+        Assert.Empty(await ResultsOf(await first.SearchAsync(mine, null, Cancel)));
+        Assert.Equal(DrtError.Closed, (await Assert.ThrowsAsync<DrtException>(() => registration.UpdateAsync("x"u8.ToArray(), Cancel))).Error);
+    }
+
+    [Fact]
+    public async Task AfterCloseEveryCallFailsWithClosedAndCloseIsIdempotent()
+    {
+        DrtInstance instance = await DrtInstance.OpenAsync(Settings("closing"), Cancel);
+        DrtRegistration registration = await instance.RegisterKeyAsync(Key256.One, new byte[] { 1 }, Cancel);
+
+        await instance.CloseAsync();
+        await instance.CloseAsync();
+        await registration.DisposeAsync(); // the close unregistered it already: nothing to do, no error
+
+        Assert.Equal(DrtError.Closed, (await Assert.ThrowsAsync<DrtException>(() => instance.RegisterKeyAsync(Key256.One, new byte[] { 1 }, Cancel))).Error);
+        Assert.Equal(DrtError.Closed, (await Assert.ThrowsAsync<DrtException>(() => instance.SearchAsync(Key256.One, null, Cancel))).Error);
+    }
+
+    [Fact]
+    public async Task DuplicatesBadDataAndBadSearchesAreRefusedWithTheirErrors()
+    {
+        await using DrtInstance instance = await DrtInstance.OpenAsync(Settings("errors"), Cancel);
+        Key256 key = Key256.Parse(new string('5', 64));
+        await instance.RegisterKeyAsync(key, new byte[] { 1 }, Cancel);
+
+        Assert.Equal(DrtError.DuplicateKey, (await Assert.ThrowsAsync<DrtException>(() => instance.RegisterKeyAsync(key, new byte[] { 1 }, Cancel))).Error);
+        Assert.Equal(DrtError.PayloadTooLarge, (await Assert.ThrowsAsync<DrtException>(() => instance.RegisterKeyAsync(Key256.One, new byte[5_121], Cancel))).Error);
+        Assert.Equal(DrtError.PayloadTooLarge, (await Assert.ThrowsAsync<DrtException>(() => instance.RegisterKeyAsync(Key256.One, ReadOnlyMemory<byte>.Empty, Cancel))).Error);
+
+        Key256 low = Key256.Parse(new string('1', 64));
+        Key256 high = Key256.Parse(new string('3', 64));
+        await AssertSearchRefused(instance, key, new DrtSearchOptions { MinKey = low, MaxKey = high }, DrtError.InvalidSearchRange);
+        await AssertSearchRefused(instance, key, new DrtSearchOptions { MinKey = high, MaxKey = low }, DrtError.InvalidSearchRange);
+        await AssertSearchRefused(instance, low, new DrtSearchOptions { MinKey = low, MaxKey = high, AnyMatchInRange = true, MaxResults = 2 }, DrtError.InvalidMaxEndpoints);
+        await AssertSearchRefused(instance, low, new DrtSearchOptions { MinKey = low, MaxKey = high, MaxResults = 0 }, DrtError.InvalidMaxEndpoints);
+
+        // Alone, remote only: a search that finds nothing ends with no results, not an error; its own key with local matches.
+        Assert.Empty(await ResultsOf(await instance.SearchAsync(key, null, Cancel)));
+        Assert.Equal(key, Assert.Single(await ResultsOf(await instance.SearchAsync(key, new DrtSearchOptions { AllowLocalMatch = true }, Cancel))).Key);
+    }
+
+    [Fact]
+    public async Task SettingsOutOfRangeAreRefusedNamingWhatIsAllowed()
+    {
+        await AssertOpenRefused(Settings("x") with { Port = 70_000 }, DrtError.InvalidSettings, "0..65535");
+        await AssertOpenRefused(Settings(new string('n', 129)), DrtError.InvalidInstanceName, "1..128");
+        await AssertOpenRefused(Settings("x") with { KeySizeBytes = 16 }, DrtError.InvalidKeySize, "32");
+        await AssertOpenRefused(Settings("x") with { MaxAddressesPerRegistration = 21 }, DrtError.InvalidMaxAddresses, "1..20");
+        await AssertOpenRefused(Settings("x") with { LeafSetSide = 4 }, DrtError.InvalidSettings, "5..16");
+
+        await using DrtInstance taken = await DrtInstance.OpenAsync(Settings("taken"), Cancel);
+        await AssertOpenRefused(Settings("x") with { Port = Loopback(taken).Port }, DrtError.TransportFailed, "another port");
+    }
+
+    private static DrtSettings Settings(string name) => new() { InstanceName = name, BindAddress = IPAddress.Loopback, MaintenancePeriod = s_period };
+
+    private static IPEndPoint Loopback(DrtInstance instance) => new(IPAddress.Loopback, instance.LocalEndpoints[0].Port);
+
+    private static async Task<List<DrtSearchResult>> ResultsOf(DrtSearch search)
+    {
+        var results = new List<DrtSearchResult>();
+        await foreach (DrtSearchResult result in search.WithCancellation(Cancel))
+        {
+            results.Add(result);
+        }
+
+        return results;
+    }
+
+    /// <summary>Bounded poll: a search every half second, at most 40, until it finds <paramref name="key"/>.</summary>
+    private static async Task<DrtSearchResult> SearchUntilFound(DrtInstance from, Key256 key, DrtInstance owner)
+    {
+        for (int attempt = 0; attempt < 40; attempt++)
+        {
+            List<DrtSearchResult> results = await ResultsOf(await from.SearchAsync(key, new DrtSearchOptions { Timeout = TimeSpan.FromSeconds(5) }, Cancel));
+            if (results.Count == 1)
+            {
+                return results[0];
+            }
+
+            await Task.Delay(s_period, Cancel);
+        }
+
+        throw new Xunit.Sdk.XunitException($"{key} was not found in 40 searches; searcher {Describe(from)}; owner {Describe(owner)}");
+    }
+
+    private static async Task AssertSearchRefused(DrtInstance instance, Key256 target, DrtSearchOptions options, DrtError expected)
+    {
+        DrtException error = await Assert.ThrowsAsync<DrtException>(() => instance.SearchAsync(target, options, Cancel));
+        Assert.Equal(expected, error.Error);
+    }
+
+    private static async Task AssertOpenRefused(DrtSettings settings, DrtError expected, string allowed)
+    {
+        DrtException error = await Assert.ThrowsAsync<DrtException>(() => DrtInstance.OpenAsync(settings, Cancel));
+        Assert.Equal(expected, error.Error);
+        Assert.Contains(allowed, error.Message);
+    }
+}
