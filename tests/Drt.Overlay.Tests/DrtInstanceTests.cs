@@ -55,6 +55,34 @@ public sealed class DrtInstanceTests
     }
 
     [Fact]
+    public async Task ASearchThatRunsOutOfTimeEndsWithWhatItHasAndSaysSoAndACancelledOneStops()
+    {
+        var random = new Random(72);
+        DrtInstance gone = await DrtInstance.OpenAsync(Settings("gone"), Cancel);
+        await using DrtInstance left = await DrtInstance.OpenAsync(Settings("left") with { BootstrapProvider = new StaticBootstrapProvider([Loopback(gone)]) }, Cancel);
+        Key256 key = Key256.Random(random);
+        await gone.RegisterKeyAsync(key, new byte[] { 7 }, Cancel);
+        await SearchUntilFound(left, key, gone);
+
+        // The only other node stops answering: the search waits on it until its time is up.
+        await gone.CloseAsync();
+        DrtSearch search = await left.SearchAsync(Key256.Random(random), new DrtSearchOptions { MinKey = Key256.Zero, MaxKey = Key256.MaxValue, Timeout = TimeSpan.FromMilliseconds(200) }, Cancel);
+        Assert.Empty(await ResultsOf(search));
+        Assert.True(search.TimedOut);
+
+        using var cancel = new CancellationTokenSource();
+        DrtSearch cancelled = await left.SearchAsync(Key256.Random(random), new DrtSearchOptions { MinKey = Key256.Zero, MaxKey = Key256.MaxValue }, Cancel);
+        cancel.CancelAfter(100);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (DrtSearchResult _ in cancelled.WithCancellation(cancel.Token))
+            {
+            }
+        });
+        Assert.False(cancelled.TimedOut);
+    }
+
+    [Fact]
     public async Task AfterCloseEveryCallFailsWithClosedAndCloseIsIdempotent()
     {
         DrtInstance instance = await DrtInstance.OpenAsync(Settings("closing"), Cancel);
