@@ -9,8 +9,9 @@ namespace Drt.Overlay.Engine;
 /// asks one node for the entries of one cell of its table that lacks them — an empty cell first, then one under
 /// capacity — in the rows that the network-size estimate says should hold keys. The node asked shares the cell's
 /// prefix, so its own table refers the cell's keys; each candidate is verified before admission, and its measured
-/// RTT decides whether it replaces a slower entry of a full cell (proximity neighbour selection). When every such
-/// cell is full, the round re-verifies one entry in turn instead: a dead entry leaves, a live one gets a fresh RTT.
+/// RTT decides whether it replaces a slower entry of a full cell (proximity neighbour selection). Rounds between the
+/// fills ask for full cells in turn (for nearer keys) or re-verify an entry in turn (a dead one leaves, a live one
+/// gets a fresh RTT).
 /// </summary>
 internal sealed partial class Engine
 {
@@ -24,27 +25,18 @@ internal sealed partial class Engine
     private int _refreshTurn;
 
     /// <summary>The estimated number of keys in the ring, from the density of the local keys' leaf sets (1 alone).</summary>
-    public double EstimatedNetworkSize
-    {
-        get
-        {
-            double sum = 0;
-            foreach (LocalKey local in _keys)
-            {
-                sum += Math.Min(NetworkSizeEstimator.Estimate(local.LeafSet), 1e12);
-            }
-
-            return _keys.Count == 0 ? 1 : sum / _keys.Count;
-        }
-    }
+    public double EstimatedNetworkSize => NetworkSizeEstimator.Estimate([.. _keys.Select(k => k.LeafSet)]);
 
     /// <summary>Rows whose cells should hold keys in a ring of <paramref name="size"/>: those expecting at least one per cell.</summary>
     internal static int RowsWorthFilling(double size) =>
         size < 2 ? 0 : Math.Clamp((int)Math.Floor(Math.Log(size, RoutingTable.Columns)), 1, Key256.DigitCount);
 
+    /// <summary>How many cells of <paramref name="local"/>'s table, row by row from the first, should hold keys.</summary>
+    private static int CellsWorthFilling(LocalKey local) => RowsWorthFilling(NetworkSizeEstimator.Estimate(local.LeafSet)) * RoutingTable.Columns;
+
     private void RefreshRoutes(LocalKey local, long now)
     {
-        int cells = RowsWorthFilling(NetworkSizeEstimator.Estimate(local.LeafSet)) * RoutingTable.Columns;
+        int cells = CellsWorthFilling(local);
 
         // Every other turn: fill (an empty cell, else one under capacity, skipping cells found barren). Between them,
         // alternately: ask for a cell in turn, so that a nearer key may replace a full cell's slowest entry and a
@@ -76,7 +68,7 @@ internal sealed partial class Engine
     /// </summary>
     private void FillOnJoin(LocalKey local, long now)
     {
-        int cells = RowsWorthFilling(NetworkSizeEstimator.Estimate(local.LeafSet)) * RoutingTable.Columns;
+        int cells = CellsWorthFilling(local);
         for (int i = 0; i < JoinFills; i++)
         {
             if (!FillCell(local, cells, now))

@@ -142,18 +142,19 @@ internal sealed partial class Engine
         RouteSlot slot = _routeSlots![index]!;
         if (!TryNextHop(slot, out NodeRef next, out int attempt, out bool exhausted))
         {
-            if (_keys.Count > 0 && (!exhausted || NearestLocal(slot.Target).LeafSet.Covers(slot.Target)))
+            LocalKey? root = _keys.Count > 0 ? NearestLocal(slot.Target) : null;
+            if (root is not null && (!exhausted || root.LeafSet.Covers(slot.Target)))
             {
                 // The root-to-be waits until its neighbours route to it (consistent join), for two periods at most:
                 // a key that never gets placed must not keep messages for ever. Maintenance looks again each round.
-                if (NearestLocal(slot.Target).Joining && (slot.HeldSince < 0 || now - slot.HeldSince < 2 * _options.MaintenancePeriodMicros))
+                if (root.Joining && (slot.HeldSince < 0 || now - slot.HeldSince < 2 * _options.MaintenancePeriodMicros))
                 {
                     slot.HeldSince = slot.HeldSince < 0 ? now : slot.HeldSince;
                     _heldRoutes.Add(index);
                     return false;
                 }
 
-                DeliverHere(index);
+                DeliverHere(index, root);
                 return true;
             }
 
@@ -186,12 +187,11 @@ internal sealed partial class Engine
         return false;
     }
 
-    private void DeliverHere(int index)
+    private void DeliverHere(int index, LocalKey root)
     {
         RouteSlot slot = _routeSlots![index]!;
         Counters.RoutesDelivered++;
         SeeRoute(slot.RouteId, delivered: true);
-        LocalKey root = NearestLocal(slot.Target);
         DeliverHandler?.Invoke(new RoutedMessage(slot.RouteId, slot.Target, slot.Origin, slot.Channel, slot.Hops, slot.PayloadMemory), root.Key);
         Action<RouteResult>? completed = slot.Completed;
         ReleaseRouteSlot(index);
