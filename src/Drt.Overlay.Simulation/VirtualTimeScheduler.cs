@@ -1,3 +1,5 @@
+using Drt.Overlay.Engine;
+
 namespace Drt.Overlay.Simulation;
 
 /// <summary>
@@ -209,22 +211,7 @@ public sealed class VirtualTimeScheduler : TimeProvider
             _compactScratch = new (ScheduledEvent, EventOrder)[_queue.Count];
         }
 
-        int live = 0;
-        foreach ((ScheduledEvent e, EventOrder order) in _queueItems)
-        {
-            if (!e.Handler.IsStale(e.Generation))
-            {
-                _compactScratch[live++] = (e, order);
-            }
-        }
-
-        _queue.Clear();
-        for (int i = 0; i < live; i++)
-        {
-            _queue.Enqueue(_compactScratch[i].Event, _compactScratch[i].Order);
-        }
-
-        Array.Clear(_compactScratch, 0, live);
+        int live = QueueCompaction.Compact(_queue, _queueItems, _compactScratch, static e => !e.Handler.IsStale(e.Generation));
         _compactAt = Math.Max(MinCompactAt - 1, 2 * live); // below the queue's capacity, which then need not grow
     }
 

@@ -57,6 +57,7 @@ internal sealed class PendingRequests
     private readonly PriorityQueue<(int Slot, int Generation), long> _deadlines;
     private readonly PriorityQueue<(int Slot, int Generation), long>.UnorderedItemsCollection _deadlineItems;
     private readonly ((int Slot, int Generation) Entry, long Deadline)[] _compactScratch;
+    private readonly Func<(int Slot, int Generation), bool> _isLive;
 
     /// <summary>Creates a table for at most <paramref name="capacity"/> requests at once.</summary>
     public PendingRequests(int capacity)
@@ -77,6 +78,7 @@ internal sealed class PendingRequests
         _deadlines = new PriorityQueue<(int, int), long>(2 * capacity);
         _deadlineItems = _deadlines.UnorderedItems;
         _compactScratch = new ((int, int), long)[capacity];
+        _isLive = IsLive;
     }
 
     /// <summary>The most requests pending at once.</summary>
@@ -90,7 +92,7 @@ internal sealed class PendingRequests
     {
         while (_deadlines.TryPeek(out (int Slot, int Generation) entry, out deadline))
         {
-            if (_used[entry.Slot] && _generations[entry.Slot] == entry.Generation)
+            if (IsLive(entry))
             {
                 return true;
             }
@@ -129,23 +131,10 @@ internal sealed class PendingRequests
     /// deadlines a second away they would otherwise pile up; this keeps the heap within twice the capacity, so it
     /// never grows (and never allocates) after construction.
     /// </summary>
-    private void CompactDeadlines()
-    {
-        int live = 0;
-        foreach (((int Slot, int Generation) entry, long deadline) in _deadlineItems)
-        {
-            if (_used[entry.Slot] && _generations[entry.Slot] == entry.Generation)
-            {
-                _compactScratch[live++] = (entry, deadline);
-            }
-        }
+    private void CompactDeadlines() => QueueCompaction.Compact(_deadlines, _deadlineItems, _compactScratch, _isLive);
 
-        _deadlines.Clear();
-        for (int i = 0; i < live; i++)
-        {
-            _deadlines.Enqueue(_compactScratch[i].Entry, _compactScratch[i].Deadline);
-        }
-    }
+    /// <summary>Whether a heap entry still stands for its slot's request (not answered, removed or re-armed since).</summary>
+    private bool IsLive((int Slot, int Generation) entry) => _used[entry.Slot] && _generations[entry.Slot] == entry.Generation;
 
     /// <summary>Finds a pending request without removing it.</summary>
     public bool TryGet(ulong messageId, out PendingRequest request)
@@ -204,7 +193,7 @@ internal sealed class PendingRequests
         while (n < expired.Length && _deadlines.TryPeek(out (int Slot, int Generation) entry, out long deadline) && deadline <= now)
         {
             _deadlines.Dequeue();
-            if (!_used[entry.Slot] || _generations[entry.Slot] != entry.Generation)
+            if (!IsLive(entry))
             {
                 continue;
             }
