@@ -202,6 +202,45 @@ public sealed class JoinAndMaintenanceTests
     }
 
     [Fact]
+    public void ALookupsSenderEntryIsCheckedAtItsOwnAddressOnlyAndAdmittedOnlyIfItAnswers()
+    {
+        const int Seed = 9;
+        Ring ring = Ring.Create(Seed, s_wan);
+        ring.JoinOneByOne(30, TimeSpan.FromMilliseconds(300));
+        ring.Scheduler.RunFor(2 * s_period);
+        ring.AssertLeafSetsAreTrue(Seed);
+
+        SimulatedTransport rogue = ring.Network.CreateTransport();
+        var atRogue = new CountingReceiver();
+        rogue.Start(atRogue);
+        SimulatedTransport bystander = ring.Network.CreateTransport();
+        var atBystander = new CountingReceiver();
+        bystander.Start(atBystander);
+        var context = new EngineOptions().WireContext;
+        using var buffer = new PooledBufferWriter();
+
+        // Lookups whose sender is a key right next to the node asked: first claiming a bystander's address (a
+        // reflection attempt), then the rogue's own (which never answers the inquire that follows).
+        foreach (WireEndpoint claimed in new[] { WireEndpoint.FromIPEndPoint(bystander.EndPoint), WireEndpoint.FromIPEndPoint(rogue.EndPoint) })
+        {
+            foreach (JoinedRing.Node node in ring.Nodes)
+            {
+                var sender = new RouteEntry(node.Key + Key256.One, claimed);
+                var lookup = new Lookup(LookupFlags.None, LookupKind.Exact, node.Key, node.Key, node.Key, 1, node.Key, sender, default);
+                Assert.True(rogue.TrySend(WireCodec.Encode(WireHeader.Create(context, MessageType.Lookup, 1), lookup, buffer), node.Transport.EndPoint.Serialize()));
+            }
+        }
+
+        ring.Scheduler.RunFor(2 * s_period);
+
+        Assert.Equal(0, atBystander.Count);
+        Assert.True(atRogue.Types.Count(t => t == MessageType.Inquire) > 0, $"seed {Seed}: no sender at its own address was checked");
+        Assert.True(atRogue.Types.All(t => t is MessageType.Inquire or MessageType.LookupReply), $"seed {Seed}: the rogue was sent {string.Join(", ", atRogue.Types.Distinct())}");
+        Assert.True(ring.Nodes.All(n => !n.Engine.Keys[0].LeafSet.Contains(n.Key + Key256.One)), $"seed {Seed}: a sender that never answered entered a leaf set");
+        ring.AssertLeafSetsAreTrue(Seed);
+    }
+
+    [Fact]
     public void MaintenanceStaysWithinItsBudgetInAStableRing()
     {
         const int Seed = 5;
