@@ -103,7 +103,11 @@ public sealed class DrtInstance : IAsyncDisposable
     {
         byte[] data = CheckAppData(appData);
         ThrowIfClosed();
-        await InvokeAsync(now => Engine.AddLocalKey(key, data, now)).WaitAsync(cancellationToken).ConfigureAwait(false);
+
+        // Cancellation counts only before the engine takes the key: a registration it made is always tracked, so that
+        // closing unregisters it (the command itself takes microseconds on the engine thread).
+        cancellationToken.ThrowIfCancellationRequested();
+        await InvokeAsync(now => Engine.AddLocalKey(key, data, now)).ConfigureAwait(false);
         var registration = new DrtRegistration(this, key);
         lock (_registrations)
         {
@@ -122,12 +126,13 @@ public sealed class DrtInstance : IAsyncDisposable
         options ??= new DrtSearchOptions();
         SearchRequest request = DrtSearch.Request(target, options);
         ThrowIfClosed();
+        cancellationToken.ThrowIfCancellationRequested();
         var search = new DrtSearch(this, options.Timeout);
         await InvokeAsync(now =>
         {
             search.Start(request, now);
             return true;
-        }).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
         return search;
     }
 
@@ -238,11 +243,12 @@ public sealed class DrtRegistration : IAsyncDisposable
     {
         byte[] data = DrtInstance.CheckAppData(appData);
         ThrowIfUnregistered();
+        cancellationToken.ThrowIfCancellationRequested();
         await _instance.InvokeAsync(_ =>
         {
             _instance.Engine.UpdateLocalKey(Key, data);
             return true;
-        }).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
     }
 
     /// <summary>Unregisters the key: its leaf-set neighbours are told and drop it. Idempotent.</summary>

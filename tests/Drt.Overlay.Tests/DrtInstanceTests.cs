@@ -107,6 +107,10 @@ public sealed class DrtInstanceTests
         Assert.Equal(DrtError.PayloadTooLarge, (await Assert.ThrowsAsync<DrtException>(() => instance.RegisterKeyAsync(Key256.One, new byte[5_121], Cancel))).Error);
         Assert.Equal(DrtError.PayloadTooLarge, (await Assert.ThrowsAsync<DrtException>(() => instance.RegisterKeyAsync(Key256.One, ReadOnlyMemory<byte>.Empty, Cancel))).Error);
 
+        // Cancelled before the engine took it: nothing registered, so the key can be registered afterwards.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => instance.RegisterKeyAsync(Key256.One, new byte[] { 1 }, new CancellationToken(canceled: true)));
+        await instance.RegisterKeyAsync(Key256.One, new byte[] { 1 }, Cancel);
+
         Key256 low = Key256.Parse(new string('1', 64));
         Key256 high = Key256.Parse(new string('3', 64));
         await AssertSearchRefused(instance, key, new DrtSearchOptions { MinKey = low, MaxKey = high }, DrtError.InvalidSearchRange);
