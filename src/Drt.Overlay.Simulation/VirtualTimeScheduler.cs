@@ -30,6 +30,7 @@ public sealed class VirtualTimeScheduler : TimeProvider
 
     private readonly PriorityQueue<ScheduledEvent, EventOrder> _queue;
     private readonly PriorityQueue<ScheduledEvent, EventOrder>.UnorderedItemsCollection _queueItems;
+    private readonly Func<ScheduledEvent, bool> _isLive;
     private (ScheduledEvent Event, EventOrder Order)[] _compactScratch = new (ScheduledEvent, EventOrder)[MinCompactAt];
     private int _compactAt = MinCompactAt - 1;
     private readonly DateTimeOffset _start;
@@ -48,7 +49,8 @@ public sealed class VirtualTimeScheduler : TimeProvider
     {
         _start = start;
         _queue = new(MinCompactAt);
-        _queueItems = _queue.UnorderedItems; // made once here rather than at the first compaction
+        _queueItems = _queue.UnorderedItems; // made here rather than at the first compaction, like the predicate
+        _isLive = static e => !e.Handler.IsStale(e.Generation);
     }
 
     /// <summary>Virtual time elapsed since the scheduler was created.</summary>
@@ -211,7 +213,7 @@ public sealed class VirtualTimeScheduler : TimeProvider
             _compactScratch = new (ScheduledEvent, EventOrder)[_queue.Count];
         }
 
-        int live = QueueCompaction.Compact(_queue, _queueItems, _compactScratch, static e => !e.Handler.IsStale(e.Generation));
+        int live = QueueCompaction.Compact(_queue, _queueItems, _compactScratch, _isLive);
         _compactAt = Math.Max(MinCompactAt - 1, 2 * live); // below the queue's capacity, which then need not grow
     }
 
