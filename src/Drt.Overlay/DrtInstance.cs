@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Threading.Channels;
 using Drt.Overlay.Bootstrap;
 using Drt.Overlay.Engine;
 using Drt.Overlay.Transport;
@@ -29,17 +30,51 @@ public enum DrtStatus
 /// </summary>
 public sealed class DrtInstance : IAsyncDisposable
 {
+    /// <summary>How many peers a provider hears about (<see cref="IBootstrapProvider.ReportPeersAsync"/>).</summary>
+    private const int ReportedPeers = 16;
+
+    private static readonly TimeSpan s_firstResolveBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan s_maxResolveBackoff = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_splitResolveInterval = TimeSpan.FromMinutes(10);
+
     private readonly UdpTransport _transport;
     private readonly DrtSettings _settings;
     private readonly List<DrtRegistration> _registrations = [];
+    private readonly EventHub _events;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Channel<bool> _statusSignal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private Task _supervisor = Task.CompletedTask;
+    private volatile IReadOnlyList<IPEndPoint> _bootstrapEndpoints;
+    private volatile string? _bootstrapProblem;
     private int _closed;
 
-    private DrtInstance(DrtSettings settings, UdpTransport transport, Overlay.Engine.Engine engine)
+    private DrtInstance(DrtSettings settings, UdpTransport transport, Overlay.Engine.Engine engine, BootstrapResult bootstrap)
     {
         _settings = settings;
         _transport = transport;
         Engine = engine;
+        _bootstrapEndpoints = bootstrap.Endpoints;
+        _bootstrapProblem = bootstrap.Problem;
+        _events = new EventHub(settings.EventQueueCapacity, Raise);
+
+        // Engine thread: each hook only queues an event, and never waits.
+        engine.StatusChanged = (old, next) =>
+        {
+            _events.Publish(StatusEvent(StatusOf(next), StatusOf(old)));
+            _statusSignal.Writer.TryWrite(true);
+        };
+        engine.LeafSetChanged = change => _events.Publish(new DrtLeafSetKeyChangedEvent(
+            change.LocalKey, change.RemoteKey, change.Added ? DrtLeafSetChange.Added : DrtLeafSetChange.Deleted, change.Endpoint is { } endpoint ? [endpoint] : []));
     }
+
+    /// <summary>The instance's status changed; when it is Alone, with the bootstrap endpoints it is trying.</summary>
+    public event EventHandler<DrtStatusChangedEvent>? StatusChanged;
+
+    /// <summary>The leaf set of one of this instance's registered keys gained or lost a key.</summary>
+    public event EventHandler<DrtLeafSetKeyChangedEvent>? LeafSetKeyChanged;
+
+    /// <summary>A registration can no longer be resolved by others (its security provider cannot vouch for it).</summary>
+    public event EventHandler<DrtRegistrationStateChangedEvent>? RegistrationStateChanged;
 
     /// <summary>The instance's name, from its settings.</summary>
     public string InstanceName => _settings.InstanceName;
@@ -48,31 +83,26 @@ public sealed class DrtInstance : IAsyncDisposable
     public IReadOnlyList<IPEndPoint> LocalEndpoints => _transport.LocalEndpoints;
 
     /// <summary>The instance's state now (after closing: the last one it had).</summary>
-    public DrtStatus Status => Engine.Status switch
-    {
-        EngineStatus.Active => DrtStatus.Active,
-        EngineStatus.NoNetwork => DrtStatus.NoNetwork,
-        EngineStatus.Faulted => DrtStatus.Faulted,
-        _ => DrtStatus.Alone,
-    };
+    public DrtStatus Status => StatusOf(Engine.Status);
+
+    /// <summary>Events lost so far because a handler or a reader of <see cref="Events"/> fell behind.</summary>
+    public long DroppedEvents => _events.Dropped;
 
     internal Overlay.Engine.Engine Engine { get; }
 
     /// <summary>
     /// Opens an instance: validates <paramref name="settings"/>, asks the bootstrap provider where the ring is, binds the
     /// UDP socket and starts joining. It returns once the socket is open; the instance is Alone until it has found
-    /// someone (or someone finds it).
+    /// someone (or someone finds it). While it is Alone it asks the provider again, from every second to every minute,
+    /// and reports what it tries in <see cref="StatusChanged"/>.
     /// </summary>
     public static async Task<DrtInstance> OpenAsync(DrtSettings settings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
-        IReadOnlyList<IPEndPoint> bootstrap = [];
-        if (settings.BootstrapProvider is { } provider)
-        {
-            BootstrapResult found = await provider.ResolveAsync(BootstrapPurpose.Join, 16, cancellationToken).ConfigureAwait(false);
-            bootstrap = found.Endpoints;
-        }
+        BootstrapResult bootstrap = settings.BootstrapProvider is { } provider
+            ? await provider.ResolveAsync(BootstrapPurpose.Join, settings.MaxBootstrapEndpoints, cancellationToken).ConfigureAwait(false)
+            : new BootstrapResult([]);
 
         UdpTransport transport;
         try
@@ -84,16 +114,28 @@ public sealed class DrtInstance : IAsyncDisposable
             throw new DrtException(DrtError.TransportFailed, $"Could not bind UDP {settings.BindAddress} port {settings.Port}: {error.SocketErrorCode} ({error.Message}). Choose another port, or 0 for a free one.", error);
         }
 
-        var engine = new Overlay.Engine.Engine(settings.EngineOptions(bootstrap), transport, TimeProvider.System, new Random());
-        var instance = new DrtInstance(settings, transport, engine);
+        var engine = new Overlay.Engine.Engine(settings.EngineOptions(bootstrap.Endpoints), transport, TimeProvider.System, new Random());
+        var instance = new DrtInstance(settings, transport, engine, bootstrap);
         engine.Start();
         await instance.InvokeAsync(now =>
         {
             engine.Join(now);
+
+            // The first event of every instance: where it starts, and what it tries.
+            instance._events.Publish(instance.StatusEvent(instance.Status, instance.Status));
             return true;
         }).ConfigureAwait(false);
+        instance._supervisor = Task.Run(() => instance.SuperviseAsync(instance._stopping.Token));
         return instance;
     }
+
+    /// <summary>
+    /// Every event from now on, in order, beginning with the current status: a stream that ends when the instance
+    /// closes or <paramref name="cancellationToken"/> is cancelled. The subscription starts at this call, and its
+    /// queue is bounded (<see cref="DrtSettings.EventQueueCapacity"/>): a reader that falls behind loses events and is
+    /// told how many by a <see cref="DrtEventsDroppedEvent"/>; the instance itself never waits for a reader.
+    /// </summary>
+    public IAsyncEnumerable<DrtEvent> Events(CancellationToken cancellationToken = default) => _events.Subscribe(cancellationToken);
 
     /// <summary>
     /// Registers <paramref name="key"/> with <paramref name="appData"/> (1..5,120 bytes). Allowed while Active, Alone or
@@ -151,8 +193,12 @@ public sealed class DrtInstance : IAsyncDisposable
             _registrations.Clear();
         }
 
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _supervisor.ConfigureAwait(false);
         if (Engine.Status != EngineStatus.Faulted)
         {
+            // The peers that answered go to the provider before the keys (and so the leaf sets) are gone.
+            await ReportPeersAsync(evenIfClosed: true).ConfigureAwait(false);
             await InvokeAsync(now =>
             {
                 foreach (DrtRegistration registration in registrations)
@@ -166,6 +212,13 @@ public sealed class DrtInstance : IAsyncDisposable
         }
 
         await Engine.StopAsync().ConfigureAwait(false);
+        if (_settings.BootstrapProvider is { } provider)
+        {
+            await provider.UnregisterAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        await _events.CompleteAsync().ConfigureAwait(false);
+        _stopping.Dispose();
     }
 
     /// <inheritdoc/>
@@ -192,6 +245,143 @@ public sealed class DrtInstance : IAsyncDisposable
             }
         });
         return done.Task;
+    }
+
+    private static DrtStatus StatusOf(EngineStatus status) => status switch
+    {
+        EngineStatus.Active => DrtStatus.Active,
+        EngineStatus.NoNetwork => DrtStatus.NoNetwork,
+        EngineStatus.Faulted => DrtStatus.Faulted,
+        _ => DrtStatus.Alone,
+    };
+
+    private DrtStatusChangedEvent StatusEvent(DrtStatus status, DrtStatus previous) => status == DrtStatus.Alone
+        ? new DrtStatusChangedEvent(status, previous, _bootstrapEndpoints, _bootstrapProblem)
+        : new DrtStatusChangedEvent(status, previous, [], null);
+
+    /// <summary>Raises the .NET event for <paramref name="drtEvent"/> (the event hub's dispatcher thread).</summary>
+    private void Raise(DrtEvent drtEvent)
+    {
+        switch (drtEvent)
+        {
+            case DrtStatusChangedEvent status:
+                StatusChanged?.Invoke(this, status);
+                break;
+            case DrtLeafSetKeyChangedEvent leafSet:
+                LeafSetKeyChanged?.Invoke(this, leafSet);
+                break;
+            case DrtRegistrationStateChangedEvent registration:
+                RegistrationStateChanged?.Invoke(this, registration);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Keeps the bootstrap provider's answers fresh: while Alone, asks it again with backoff (1 s doubling to 60 s) and
+    /// hands what it finds to the engine, reporting each try as a status event; once Active, tells it the peers that
+    /// answered and this instance's endpoints, and every ten minutes asks it for split detection.
+    /// </summary>
+    private async Task SuperviseAsync(CancellationToken stopping)
+    {
+        if (_settings.BootstrapProvider is not { } provider)
+        {
+            return;
+        }
+
+        TimeSpan backoff = s_firstResolveBackoff;
+        bool reported = false;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                DrtStatus status = Status;
+                if (status == DrtStatus.Faulted)
+                {
+                    return;
+                }
+
+                if (status == DrtStatus.Active && !reported)
+                {
+                    reported = true;
+                    backoff = s_firstResolveBackoff;
+                    await ReportPeersAsync(evenIfClosed: false).ConfigureAwait(false);
+                    await provider.RegisterAsync(LocalEndpoints, stopping).ConfigureAwait(false);
+                }
+
+                reported &= status == DrtStatus.Active;
+                if (await StatusChangedWithinAsync(status == DrtStatus.Active ? s_splitResolveInterval : backoff, stopping).ConfigureAwait(false))
+                {
+                    continue;
+                }
+
+                BootstrapPurpose purpose = status == DrtStatus.Active ? BootstrapPurpose.SplitDetection : BootstrapPurpose.Join;
+                BootstrapResult found = await provider.ResolveAsync(purpose, _settings.MaxBootstrapEndpoints, stopping).ConfigureAwait(false);
+                if (found.Endpoints.Count == 0 && purpose == BootstrapPurpose.SplitDetection)
+                {
+                    continue; // keep what the join found
+                }
+
+                _bootstrapEndpoints = found.Endpoints;
+                _bootstrapProblem = found.Problem;
+                await InvokeAsync(now =>
+                {
+                    Engine.ReplaceBootstrap(found.Endpoints, now);
+                    if (Status == DrtStatus.Alone)
+                    {
+                        _events.Publish(StatusEvent(DrtStatus.Alone, DrtStatus.Alone)); // still alone: what it tries now
+                    }
+
+                    return true;
+                }).ConfigureAwait(false);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, s_maxResolveBackoff.Ticks));
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // Closing.
+        }
+        catch (DrtException error) when (error.Error is DrtError.Faulted or DrtError.Closed)
+        {
+            // The engine faulted or closed under us: nothing left to supervise.
+        }
+    }
+
+    /// <summary>Waits until the engine's status changes (true) or <paramref name="delay"/> passes (false).</summary>
+    private async Task<bool> StatusChangedWithinAsync(TimeSpan delay, CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(delay);
+        try
+        {
+            return await _statusSignal.Reader.ReadAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Tells the bootstrap provider which peers answered (a peer cache keeps them for the next start).</summary>
+    private async Task ReportPeersAsync(bool evenIfClosed)
+    {
+        if (_settings.BootstrapProvider is not { } provider)
+        {
+            return;
+        }
+
+        List<IPEndPoint> peers = await InvokeAsync(_ => Engine.LivePeerEndpoints(ReportedPeers), evenIfClosed).ConfigureAwait(false);
+        if (peers.Count > 0)
+        {
+            try
+            {
+                await provider.ReportPeersAsync(peers, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                // A peer cache that cannot be written costs the next start its head start, nothing more; the status
+                // events report the provider's problems when it is read.
+            }
+        }
     }
 
     /// <summary>Forgets a registration that was unregistered.</summary>

@@ -48,6 +48,15 @@ public sealed record DrtSettings
     /// <summary>How often each key exchanges leaf sets with its nearest neighbours (100 ms..1 h).</summary>
     public TimeSpan MaintenancePeriod { get; init; } = new EngineOptions().MaintenancePeriod;
 
+    /// <summary>How many bootstrap endpoints to ask the provider for, 1..64 (default 16).</summary>
+    public int MaxBootstrapEndpoints { get; init; } = 16;
+
+    /// <summary>
+    /// How many undelivered events are held for the handlers, and for each reader of
+    /// <see cref="DrtInstance.Events"/>, 16..1,000,000 (default 1,024); beyond it events are dropped and counted.
+    /// </summary>
+    public int EventQueueCapacity { get; init; } = 1_024;
+
     /// <summary>Throws <see cref="DrtException"/> naming the first setting out of range and what is allowed.</summary>
     internal void Validate()
     {
@@ -74,6 +83,16 @@ public sealed record DrtSettings
         if (BindAddress is null)
         {
             throw new DrtException(DrtError.InvalidSettings, "BindAddress is null; give an address to bind, e.g. IPAddress.IPv6Any.");
+        }
+
+        if (MaxBootstrapEndpoints is < 1 or > 64)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"MaxBootstrapEndpoints must be in 1..64; it was {MaxBootstrapEndpoints}.");
+        }
+
+        if (EventQueueCapacity is < 16 or > 1_000_000)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"EventQueueCapacity must be in 16..1,000,000; it was {EventQueueCapacity}.");
         }
 
         EngineOptions().Validate();

@@ -1,7 +1,7 @@
-using System.Net;
 using Drt.Overlay.Bootstrap;
 using Drt.Overlay.Wire;
 using Xunit;
+using static Drt.Overlay.Tests.FacadeTestKit;
 
 namespace Drt.Overlay.Tests;
 
@@ -11,14 +11,6 @@ namespace Drt.Overlay.Tests;
 /// </summary>
 public sealed class DrtInstanceTests
 {
-    private static readonly TimeSpan s_period = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>For a failure message: what the instance's engine knows and did (read off its thread: roughly).</summary>
-    private static string Describe(DrtInstance i) =>
-        $"{i.InstanceName} {i.Status}, joined {i.Engine.Joined}, keys {string.Join(",", i.Engine.Keys.Select(k => $"{k.Key.ToShortString()} placed {k.Placed} joining {k.Joining} leaf {k.LeafSet.Larger.Length}+{k.LeafSet.Smaller.Length}"))}, sent {i.Engine.Counters.Sent}, received {i.Engine.Counters.Received}";
-
-    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
-
     [Fact]
     public async Task TwoInstancesFindEachOthersKeysSeeUpdatesAndLoseUnregisteredOnes()
     {
@@ -134,38 +126,6 @@ public sealed class DrtInstanceTests
 
         await using DrtInstance taken = await DrtInstance.OpenAsync(Settings("taken"), Cancel);
         await AssertOpenRefused(Settings("x") with { Port = Loopback(taken).Port }, DrtError.TransportFailed, "another port");
-    }
-
-    private static DrtSettings Settings(string name) => new() { InstanceName = name, BindAddress = IPAddress.Loopback, MaintenancePeriod = s_period };
-
-    private static IPEndPoint Loopback(DrtInstance instance) => new(IPAddress.Loopback, instance.LocalEndpoints[0].Port);
-
-    private static async Task<List<DrtSearchResult>> ResultsOf(DrtSearch search)
-    {
-        var results = new List<DrtSearchResult>();
-        await foreach (DrtSearchResult result in search.WithCancellation(Cancel))
-        {
-            results.Add(result);
-        }
-
-        return results;
-    }
-
-    /// <summary>Bounded poll: a search every half second, at most 40, until it finds <paramref name="key"/>.</summary>
-    private static async Task<DrtSearchResult> SearchUntilFound(DrtInstance from, Key256 key, DrtInstance owner)
-    {
-        for (int attempt = 0; attempt < 40; attempt++)
-        {
-            List<DrtSearchResult> results = await ResultsOf(await from.SearchAsync(key, new DrtSearchOptions { Timeout = TimeSpan.FromSeconds(5) }, Cancel));
-            if (results.Count == 1)
-            {
-                return results[0];
-            }
-
-            await Task.Delay(s_period, Cancel);
-        }
-
-        throw new Xunit.Sdk.XunitException($"{key} was not found in 40 searches; searcher {Describe(from)}; owner {Describe(owner)}");
     }
 
     private static async Task AssertSearchRefused(DrtInstance instance, Key256 target, DrtSearchOptions options, DrtError expected)

@@ -107,7 +107,7 @@ public sealed class DnsBootstrapProvider : IBootstrapProvider
 
 /// <summary>
 /// Peers that answered before, kept in a file so that a restarted instance tries them first. The instance tells the
-/// cache which peers proved themselves (<see cref="Remember"/>) and saves it on close; the file is plain text, one
+/// cache which peers proved themselves (<see cref="ReportPeersAsync"/>: when it becomes active and when it closes); the file is plain text, one
 /// <c>address:port</c> per line, most recent first, at most <see cref="Capacity"/> lines. An unreadable or damaged
 /// file is reported and treated as empty; a damaged line is skipped.
 /// </summary>
@@ -189,6 +189,15 @@ public sealed class PeerCacheBootstrapProvider : IBootstrapProvider
 
     /// <inheritdoc/>
     public ValueTask UnregisterAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>Remembers <paramref name="peers"/> (<see cref="Remember"/>) and saves the file.</summary>
+    public async ValueTask ReportPeersAsync(IReadOnlyList<IPEndPoint> peers, CancellationToken cancellationToken)
+    {
+        // Loaded first, so that the file's older peers are kept behind the new ones rather than overwritten.
+        await LoadOnceAsync(cancellationToken).ConfigureAwait(false);
+        Remember(peers);
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     private async ValueTask LoadOnceAsync(CancellationToken cancellationToken)
     {
@@ -301,6 +310,15 @@ public sealed class CompositeBootstrapProvider : IBootstrapProvider
         foreach (IBootstrapProvider provider in _providers)
         {
             await provider.UnregisterAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask ReportPeersAsync(IReadOnlyList<IPEndPoint> peers, CancellationToken cancellationToken)
+    {
+        foreach (IBootstrapProvider provider in _providers)
+        {
+            await provider.ReportPeersAsync(peers, cancellationToken).ConfigureAwait(false);
         }
     }
 }

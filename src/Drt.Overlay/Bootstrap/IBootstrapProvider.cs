@@ -35,6 +35,12 @@ public interface IBootstrapProvider
 
     /// <summary>Withdraws what <see cref="RegisterAsync"/> published.</summary>
     ValueTask UnregisterAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Hears peers that answered (known-good: leaf-set members), when the instance becomes active and when it closes,
+    /// so that a provider that keeps them (a peer cache) can offer them first next time. A no-op for most.
+    /// </summary>
+    ValueTask ReportPeersAsync(IReadOnlyList<IPEndPoint> peers, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }
 
 /// <summary>What a provider found, and what went wrong if it found less than it might have.</summary>

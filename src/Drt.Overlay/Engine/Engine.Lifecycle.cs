@@ -43,6 +43,7 @@ internal sealed partial class Engine
     private long _bootstrapBackoff;
     private long _nextBootstrap = long.MaxValue;
     private int _consecutiveSendFailures;
+    private IReadOnlyList<IPEndPoint> _bootstrap = [];
 
     /// <summary>The instance's status (engine thread; other threads may read a slightly stale value).</summary>
     public EngineStatus Status { get; private set; } = EngineStatus.Alone;
@@ -55,6 +56,57 @@ internal sealed partial class Engine
 
     /// <summary>Called on the engine thread when a local key's leaf set gains or loses a key.</summary>
     public Action<LeafSetChange>? LeafSetChanged { get; set; }
+
+    /// <summary>Where the engine (re)joins and checks for splits: <see cref="EngineOptions.Bootstrap"/> until replaced.</summary>
+    public IReadOnlyList<IPEndPoint> Bootstrap => _bootstrap;
+
+    /// <summary>
+    /// Replaces the bootstrap endpoints (engine thread): a provider resolved them again. An instance with no peer joins
+    /// through them at once.
+    /// </summary>
+    public void ReplaceBootstrap(IReadOnlyList<IPEndPoint> endpoints, long now)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ThrowIfFaulted();
+        _bootstrap = [.. endpoints];
+        if (Status == EngineStatus.Alone && _bootstrap.Count > 0)
+        {
+            Join(now);
+        }
+    }
+
+    /// <summary>
+    /// Endpoints of up to <paramref name="max"/> live peers, leaf-set members first (engine thread): known-good peers
+    /// for a peer cache.
+    /// </summary>
+    public List<IPEndPoint> LivePeerEndpoints(int max)
+    {
+        var found = new List<IPEndPoint>();
+        var seen = new HashSet<int>();
+        foreach (LocalKey local in _keys)
+        {
+            AddPeers(local.LeafSet.Smaller);
+            AddPeers(local.LeafSet.Larger);
+        }
+
+        foreach (NodeRef node in _cache)
+        {
+            AddPeers([node]);
+        }
+
+        return found;
+
+        void AddPeers(ReadOnlySpan<NodeRef> nodes)
+        {
+            foreach (NodeRef node in nodes)
+            {
+                if (found.Count < max && node.PeerId != SelfPeerId && seen.Add(node.PeerId) && _peers[node.PeerId].Address is not null)
+                {
+                    found.Add(EndpointOf(node.PeerId).ToIPEndPoint());
+                }
+            }
+        }
+    }
 
     /// <summary>Registers <paramref name="key"/> here (engine thread). Published now when Active, else once Active.</summary>
     public LocalKey AddLocalKey(Key256 key, byte[] appData, long now)
@@ -69,7 +121,7 @@ internal sealed partial class Engine
         }
 
         // A key registered into a ring (or towards one) joins consistently; the first key of a new ring is the ring.
-        var local = new LocalKey(key, appData, _options.LeafSetSide) { Joining = _options.Bootstrap.Count > 0 || HasLivePeers() };
+        var local = new LocalKey(key, appData, _options.LeafSetSide) { Joining = _bootstrap.Count > 0 || HasLivePeers() };
         local.LeafSet.Changed = (node, added) => OnLeafSetChanged(local, node, added);
         foreach (LocalKey other in _keys)
         {
@@ -144,7 +196,7 @@ internal sealed partial class Engine
 
         EngineStatus old = Status;
         Status = next;
-        if (next == EngineStatus.Alone && _options.Bootstrap.Count > 0 && Joined)
+        if (next == EngineStatus.Alone && _bootstrap.Count > 0 && Joined)
         {
             // Every peer is gone: find the network again, soon and then less and less often.
             Joined = false;
@@ -202,14 +254,14 @@ internal sealed partial class Engine
     /// </summary>
     private long Rebootstrap(long now)
     {
-        if (Joined || _options.Bootstrap.Count == 0)
+        if (Joined || _bootstrap.Count == 0)
         {
             return long.MaxValue;
         }
 
         if (now >= _nextBootstrap)
         {
-            for (int i = 0; i < _options.Bootstrap.Count; i++)
+            for (int i = 0; i < _bootstrap.Count; i++)
             {
                 Solicit(i, now);
             }

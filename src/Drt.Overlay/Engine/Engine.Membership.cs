@@ -60,12 +60,12 @@ internal sealed partial class Engine
     public bool Joined { get; private set; }
 
     /// <summary>
-    /// Starts joining the ring through <see cref="EngineOptions.Bootstrap"/> (engine thread): the solicit handshake,
+    /// Starts joining the ring through <see cref="Bootstrap"/> (engine thread): the solicit handshake,
     /// then a search for each local key's neighbourhood. Maintenance retries while nothing has answered.
     /// </summary>
     public void Join(long now)
     {
-        if (_options.Bootstrap.Count == 0)
+        if (_bootstrap.Count == 0)
         {
             // Nothing to join through: this instance starts the ring (or waits to be found), and its keys are placed.
             Joined = true;
@@ -87,7 +87,7 @@ internal sealed partial class Engine
     /// <summary>Starts the handshake with bootstrap endpoint <paramref name="index"/> (the join, or a split check).</summary>
     private void Solicit(int index, long now)
     {
-        if (!TryPeerOf(WireEndpoint.FromIPEndPoint(_options.Bootstrap[index]), out int peerId) || peerId == SelfPeerId)
+        if (!TryPeerOf(WireEndpoint.FromIPEndPoint(_bootstrap[index]), out int peerId) || peerId == SelfPeerId)
         {
             return;
         }
@@ -830,7 +830,7 @@ internal sealed partial class Engine
             return _nextMaintenance; // Rebootstrap solicits with backoff until someone answers
         }
 
-        if (Status == EngineStatus.Alone && _options.Bootstrap.Count > 0)
+        if (Status == EngineStatus.Alone && _bootstrap.Count > 0)
         {
             // Joined, yet no one in any leaf set (every entry and answer was lost, or every peer died): a node left
             // alone must not start a ring of its own beside the real one. Join again, with backoff.
@@ -906,11 +906,11 @@ internal sealed partial class Engine
         }
 
         int check = _maintenanceRound / SplitCheckRounds;
-        if (_options.Bootstrap.Count > 0 && check % 2 == 0)
+        if (_bootstrap.Count > 0 && check % 2 == 0)
         {
             _splitCheck = SplitCheckState.Handshake;
             _splitSeedCount = 0;
-            Solicit(check / 2 % _options.Bootstrap.Count, now);
+            Solicit(check / 2 % _bootstrap.Count, now);
             return;
         }
 

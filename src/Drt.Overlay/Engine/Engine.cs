@@ -71,6 +71,7 @@ internal sealed partial class Engine : IDatagramReceiver
         ArgumentNullException.ThrowIfNull(random);
         options.Validate();
         _options = options;
+        _bootstrap = options.Bootstrap;
         _transport = transport;
         _time = time;
         _random = random;
