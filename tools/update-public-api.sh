@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Adds every public symbol the PublicApiAnalyzers report as undeclared (RS0016) to the project's
-# PublicAPI.Unshipped.txt, so a new public member is a deliberate, reviewed line in the diff.
+# PublicAPI.Unshipped.txt, and removes the unshipped ones reported as gone (RS0017), so a changed public member is a
+# deliberate, reviewed line in the diff.
 # Usage: tools/update-public-api.sh src/Drt.Overlay.Wire
 set -euo pipefail
 project_dir=${1:?usage: tools/update-public-api.sh src/PROJECT}
@@ -12,10 +13,14 @@ dotnet build "$project_dir" -c Debug -p:TreatWarningsAsErrors=false --no-increme
 grep -o "RS0016: Symbol '.*' is not part of the declared public API" "$log" \
   | sed -e "s/^RS0016: Symbol '//" -e "s/' is not part of the declared public API$//" \
   | sort -u >"$log.new" || true
+grep -o "RS0017: Symbol '.*' is part of the declared API" "$log" \
+  | sed -e "s/^RS0017: Symbol '//" -e "s/' is part of the declared API$//" \
+  | sort -u >"$log.gone" || true
 added=$(wc -l <"$log.new")
-if [ "$added" -gt 0 ]; then
-  { grep -v '^#nullable' "$unshipped" || true; cat "$log.new"; } | sort -u >"$log.all"
+removed=$(wc -l <"$log.gone")
+if [ "$added" -gt 0 ] || [ "$removed" -gt 0 ]; then
+  { grep -v '^#nullable' "$unshipped" || true; cat "$log.new"; } | grep -vxF -f "$log.gone" | sort -u >"$log.all" || true
   { echo '#nullable enable'; cat "$log.all"; } >"$unshipped"
 fi
-rm -f "$log.new" "$log.all"
-echo "$added symbol(s) added to $unshipped"
+rm -f "$log.new" "$log.gone" "$log.all"
+echo "$added symbol(s) added to, $removed removed from $unshipped"

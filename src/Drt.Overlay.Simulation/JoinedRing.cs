@@ -148,35 +148,6 @@ internal sealed class JoinedRing
         from.Engine.Post(now => from.Engine.Route(target, channel: 0, payload, now));
 
     /// <summary>
-    /// Overlay hops a search from <paramref name="from"/> took to reach its first result: one more than the referrals
-    /// that led the searcher to the owner (an owner the searcher knew itself is one hop, asked directly); none for a
-    /// key of its own. Null without a result.
-    /// </summary>
-    public static int? HopsOf(SearchOutcome outcome, Node from)
-    {
-        if (outcome.Results.Count == 0)
-        {
-            return null;
-        }
-
-        Key256 found = outcome.Results[0].Key;
-        if (found == from.Key)
-        {
-            return 0;
-        }
-
-        foreach (LookupHop hop in outcome.Path)
-        {
-            if (hop.Node.Key == found)
-            {
-                return hop.Depth + 1;
-            }
-        }
-
-        return 1; // known to the searcher and confirmed by the owner without a lookup
-    }
-
-    /// <summary>
     /// The application data a key publishes: its bytes repeated to <paramref name="size"/> (40 unless asked), so an
     /// answer's data can be checked against its key.
     /// </summary>

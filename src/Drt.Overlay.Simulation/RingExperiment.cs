@@ -279,6 +279,6 @@ internal sealed class SearchTally
         }
 
         Succeeded++;
-        Hops.Add(JoinedRing.HopsOf(outcome, from) ?? 0);
+        Hops.Add(first.Hops);
     }
 }

@@ -42,6 +42,7 @@ public sealed class DrtInstance : IAsyncDisposable
     private readonly List<DrtRegistration> _registrations = [];
     private readonly EventHub _events;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _engineStopped = new();
     private readonly Channel<bool> _statusSignal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private Task _supervisor = Task.CompletedTask;
     private volatile IReadOnlyList<IPEndPoint> _bootstrapEndpoints;
@@ -89,6 +90,9 @@ public sealed class DrtInstance : IAsyncDisposable
     public long DroppedEvents => _events.Dropped;
 
     internal Overlay.Engine.Engine Engine { get; }
+
+    /// <summary>Cancelled once the engine has stopped: commands no longer run, and searches end.</summary>
+    internal CancellationToken EngineStopped => _engineStopped.Token;
 
     /// <summary>
     /// Opens an instance: validates <paramref name="settings"/>, asks the bootstrap provider where the ring is, binds the
@@ -169,7 +173,7 @@ public sealed class DrtInstance : IAsyncDisposable
         SearchRequest request = DrtSearch.Request(target, options);
         ThrowIfClosed();
         cancellationToken.ThrowIfCancellationRequested();
-        var search = new DrtSearch(this, options.Timeout);
+        var search = new DrtSearch(this, options);
         await InvokeAsync(now =>
         {
             search.Start(request, now);
@@ -212,6 +216,7 @@ public sealed class DrtInstance : IAsyncDisposable
         }
 
         await Engine.StopAsync().ConfigureAwait(false);
+        await _engineStopped.CancelAsync().ConfigureAwait(false);
         if (_settings.BootstrapProvider is { } provider)
         {
             await provider.UnregisterAsync(CancellationToken.None).ConfigureAwait(false);
@@ -233,15 +238,20 @@ public sealed class DrtInstance : IAsyncDisposable
         }
 
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // A command the engine never runs (it stopped first) fails as closed rather than waiting for ever.
+        CancellationTokenRegistration stopped = _engineStopped.Token.Register(() => done.TrySetException(
+            new DrtException(DrtError.Closed, $"The instance {InstanceName} closed before the call ran; open a new one.")));
         Engine.Post(now =>
         {
+            stopped.Dispose();
             try
             {
-                done.SetResult(command(now));
+                done.TrySetResult(command(now));
             }
             catch (Exception error)
             {
-                done.SetException(error);
+                done.TrySetException(error);
             }
         });
         return done.Task;

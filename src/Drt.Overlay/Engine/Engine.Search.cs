@@ -24,13 +24,28 @@ internal readonly record struct SearchRequest(Key256 Target, LookupKind Kind, Ke
 
 /// <summary>One search result, confirmed by its owner (inquire with our nonce).</summary>
 /// <param name="Key">The registered key.</param>
-/// <param name="Endpoint">Where its owner receives.</param>
+/// <param name="Endpoints">Where its owner receives (at least one), as its record lists them.</param>
 /// <param name="AppData">The application data registered with it (a copy).</param>
 /// <param name="IsExact">Whether the key equals the target (DRT_MATCH_EXACT) rather than being the nearest (NEAR).</param>
+/// <param name="Hops">
+/// Overlay hops from the searcher to the key's owner: 0 for a local key, 1 for a node the searcher knew, one more for
+/// each referral on the way.
+/// </param>
 /// <param name="IsIntermediate">
 /// A hop of an iterative search (DRT_MATCH_INTERMEDIATE): a node that answered, not a result; no app data.
 /// </param>
-internal sealed record SearchResultData(Key256 Key, IPEndPoint Endpoint, byte[] AppData, bool IsExact, bool IsIntermediate = false);
+internal sealed record SearchResultData(Key256 Key, IReadOnlyList<IPEndPoint> Endpoints, byte[] AppData, bool IsExact, int Hops, bool IsIntermediate = false)
+{
+    /// <summary>The owner's first endpoint.</summary>
+    public IPEndPoint Endpoint => Endpoints[0];
+}
+
+/// <summary>One node a search contacted, as the facade shows it (DRT's per-hop address and flags).</summary>
+/// <param name="Endpoint">Where the node receives.</param>
+/// <param name="Key">The key it was contacted for.</param>
+/// <param name="Outcome">What happened.</param>
+/// <param name="RttMicros">Round-trip time of its answer in microseconds; 0 when it did not answer.</param>
+internal readonly record struct PathHop(IPEndPoint Endpoint, Key256 Key, HopOutcome Outcome, int RttMicros);
 
 /// <summary>How a search ended: its results (best first, possibly none) and every hop contacted.</summary>
 /// <param name="Results">Confirmed results, nearest the target first.</param>
@@ -289,11 +304,12 @@ internal sealed partial class Engine
         HopOutcome outcome = (reply.Flags & LookupReplyFlags.NotMine) != 0 ? HopOutcome.BadValidateId : HopOutcome.None;
         int rtt = (int)Math.Clamp(now - request.SentAt, 0, int.MaxValue);
         op.Lookup.OnReply(node, _referrals.AsSpan(0, count), rtt, outcome);
-        if (op.Intermediate is { } report && outcome == HopOutcome.None && !op.Lookup.IsFinished)
+        if (op.Intermediate is { } report && outcome == HopOutcome.None)
         {
-            // Iterative: this hop is the caller's to see, and the next waits for ContinueSearch.
+            // Iterative: this hop is the caller's to see (the last one too: the caller may stop before the owner is
+            // asked for its record), and the next step waits for ContinueSearch.
             op.Paused = true;
-            report(new SearchResultData(node.Key, EndpointOf(node.PeerId).ToIPEndPoint(), [], IsExact: false, IsIntermediate: true));
+            report(new SearchResultData(node.Key, [EndpointOf(node.PeerId).ToIPEndPoint()], [], IsExact: false, op.Lookup.HopsTo(node.Key), IsIntermediate: true));
             return;
         }
 
@@ -451,14 +467,18 @@ internal sealed partial class Engine
         if (valid)
         {
             SignedRecord record = authority.Record!.Value;
-            WireEndpoint first = default;
+            var endpoints = new List<IPEndPoint>(1);
             foreach (WireEndpoint endpoint in record.Endpoints)
             {
-                first = endpoint;
-                break;
+                endpoints.Add(endpoint.ToIPEndPoint());
             }
 
-            op.Confirmed.Add(new SearchResultData(node.Key, first.ToIPEndPoint(), record.AppData.ToArray(), node.Key == op.Lookup.Target));
+            if (endpoints.Count == 0)
+            {
+                endpoints.Add(EndpointOf(node.PeerId).ToIPEndPoint()); // a record without endpoints: where it answered
+            }
+
+            op.Confirmed.Add(new SearchResultData(node.Key, endpoints, record.AppData.ToArray(), node.Key == op.Lookup.Target, op.Lookup.HopsTo(node.Key)));
         }
         else
         {
@@ -490,13 +510,32 @@ internal sealed partial class Engine
         Complete(op, now);
     }
 
+    /// <summary>The path of a search (engine thread): each hop with its endpoint, for the application.</summary>
+    public PathHop[] DescribePath(IReadOnlyList<LookupHop> path)
+    {
+        var hops = new PathHop[path.Count];
+        for (int i = 0; i < hops.Length; i++)
+        {
+            LookupHop hop = path[i];
+            IPEndPoint endpoint = hop.Node.PeerId == SelfPeerId || _peers[hop.Node.PeerId].Address is null
+                ? _selfEndpoint.ToIPEndPoint()
+                : EndpointOf(hop.Node.PeerId).ToIPEndPoint();
+            hops[i] = new PathHop(endpoint, hop.Node.Key, hop.Outcome, hop.RttMicros);
+        }
+
+        return hops;
+    }
+
+    /// <summary>The path of a running search so far (engine thread); empty when it is not running.</summary>
+    public PathHop[] SearchPath(long searchId) => FindSearch(searchId) is { } op ? DescribePath(op.Lookup.Path) : [];
+
     private void ConfirmLocal(SearchOperation op, Key256 key)
     {
         foreach (LocalKey local in _keys)
         {
             if (local.Key == key)
             {
-                op.Confirmed.Add(new SearchResultData(key, _selfEndpoint.ToIPEndPoint(), (byte[])local.AppData.Clone(), key == op.Lookup.Target));
+                op.Confirmed.Add(new SearchResultData(key, [_selfEndpoint.ToIPEndPoint()], (byte[])local.AppData.Clone(), key == op.Lookup.Target, Hops: 0));
                 return;
             }
         }

@@ -452,6 +452,16 @@ internal sealed class IterativeLookup
         return -1;
     }
 
+    /// <summary>
+    /// Overlay hops from the searcher to <paramref name="key"/>'s node: one more than the referrals that led to it
+    /// (whether or not it was then queried itself); 1 for a node the searcher knew or was never told of.
+    /// </summary>
+    public int HopsTo(Key256 key)
+    {
+        int i = IndexOf(key);
+        return i < 0 ? 1 : _candidates[i].Depth + 1;
+    }
+
     private int DepthOf(NodeRef node)
     {
         int i = IndexOf(node.Key);

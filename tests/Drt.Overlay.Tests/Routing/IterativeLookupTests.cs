@@ -332,6 +332,26 @@ public sealed class IterativeLookupTests
     }
 
     [Fact]
+    public void Hops_count_the_referrals_that_led_to_a_node_even_when_it_was_never_queried()
+    {
+        Key256 target = new(0, 0, 0, 100);
+        var seed = new NodeRef(new Key256(0, 0, 0, 150), 1);
+        var referred = new NodeRef(new Key256(0, 0, 0, 120), 2);
+        var owner = new NodeRef(target, 3);
+        var lookup = new IterativeLookup(target, LookupKind.Exact, target, target, 1, 1, -1, false);
+        lookup.AddSeed(seed);
+        Assert.True(lookup.TryNextQuery(out _));
+        lookup.OnReply(seed, [referred], 10);
+        Assert.True(lookup.TryNextQuery(out _));
+        lookup.OnReply(referred, [owner], 10);
+
+        // The owner is found without being queried (the engine then asks it for its record): three hops away.
+        Assert.True(lookup.IsFinished);
+        Assert.Equal((1, 2, 3), (lookup.HopsTo(seed.Key), lookup.HopsTo(referred.Key), lookup.HopsTo(owner.Key)));
+        Assert.Equal(1, lookup.HopsTo(new Key256(0, 0, 0, 7))); // never heard of: as if known
+    }
+
+    [Fact]
     public void A_target_outside_the_range_is_refused()
     {
         Assert.Throws<ArgumentException>(() => new IterativeLookup(new Key256(0, 0, 0, 5), LookupKind.Nearest, new Key256(0, 0, 0, 6), new Key256(0, 0, 0, 9), 1, 3, -1, false));
