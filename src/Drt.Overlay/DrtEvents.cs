@@ -61,3 +61,27 @@ public sealed record DrtRegistrationStateChangedEvent(Key256 LocalKey, DrtRegist
 /// </summary>
 /// <param name="Count">How many events were lost here.</param>
 public sealed record DrtEventsDroppedEvent(long Count) : DrtEvent;
+
+/// <summary>
+/// A routed message reached this instance, the root of its target (Pastry's deliver). No instance delivers a message
+/// twice; a message whose acknowledgements were all lost may, rarely, be delivered by a second root as well.
+/// </summary>
+/// <param name="Target">The key the message was routed to.</param>
+/// <param name="LocalKey">This instance's registered key nearest the target, which took it.</param>
+/// <param name="Origin">Where the sender receives (for an answer sent directly).</param>
+/// <param name="Hops">Overlay hops it took to get here (0 when the sender routed to itself).</param>
+/// <param name="Payload">The sender's bytes (this event's own copy).</param>
+public sealed record DrtMessageDeliveredEvent(Key256 Target, Key256 LocalKey, IPEndPoint Origin, int Hops, ReadOnlyMemory<byte> Payload) : DrtEvent;
+
+/// <summary>How a routed message left this instance (<see cref="DrtInstance.RouteAsync"/>).</summary>
+public enum DrtRouteOutcome
+{
+    /// <summary>Delivered at its root: this instance, or the first hop.</summary>
+    Delivered,
+
+    /// <summary>The first hop acknowledged it and took it on; the rest of the way goes hop by hop.</summary>
+    Forwarded,
+
+    /// <summary>No next hop answered, or none is known (the instance is alone and registered nothing): it is lost.</summary>
+    Unreachable,
+}

@@ -37,7 +37,7 @@ public sealed class DrtInstance : IAsyncDisposable
     private static readonly TimeSpan s_maxResolveBackoff = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan s_splitResolveInterval = TimeSpan.FromMinutes(10);
 
-    private readonly UdpTransport _transport;
+    private readonly IDatagramTransport _transport;
     private readonly DrtSettings _settings;
     private readonly List<DrtRegistration> _registrations = [];
     private readonly EventHub _events;
@@ -49,7 +49,7 @@ public sealed class DrtInstance : IAsyncDisposable
     private volatile string? _bootstrapProblem;
     private int _closed;
 
-    private DrtInstance(DrtSettings settings, UdpTransport transport, Overlay.Engine.Engine engine, BootstrapResult bootstrap)
+    private DrtInstance(DrtSettings settings, IDatagramTransport transport, Overlay.Engine.Engine engine, BootstrapResult bootstrap)
     {
         _settings = settings;
         _transport = transport;
@@ -66,6 +66,10 @@ public sealed class DrtInstance : IAsyncDisposable
         };
         engine.LeafSetChanged = change => _events.Publish(new DrtLeafSetKeyChangedEvent(
             change.LocalKey, change.RemoteKey, change.Added ? DrtLeafSetChange.Added : DrtLeafSetChange.Deleted, change.Endpoint is { } endpoint ? [endpoint] : []));
+
+        // The payload is the receive buffer's: the event gets its own copy.
+        engine.DeliverHandler = (in RoutedMessage message, Key256 root) => _events.Publish(new DrtMessageDeliveredEvent(
+            message.Target, root, message.Origin.ToIPEndPoint(), message.Hops, message.Payload.ToArray()));
     }
 
     /// <summary>The instance's status changed; when it is Alone, with the bootstrap endpoints it is trying.</summary>
@@ -76,6 +80,12 @@ public sealed class DrtInstance : IAsyncDisposable
 
     /// <summary>A registration can no longer be resolved by others (its security provider cannot vouch for it).</summary>
     public event EventHandler<DrtRegistrationStateChangedEvent>? RegistrationStateChanged;
+
+    /// <summary>
+    /// A message routed with <see cref="RouteAsync"/> (by any instance) reached this instance as the root of its target
+    /// key: the registered key numerically closest to it.
+    /// </summary>
+    public event EventHandler<DrtMessageDeliveredEvent>? MessageDelivered;
 
     /// <summary>The instance's name, from its settings.</summary>
     public string InstanceName => _settings.InstanceName;
@@ -90,6 +100,9 @@ public sealed class DrtInstance : IAsyncDisposable
     public long DroppedEvents => _events.Dropped;
 
     internal Overlay.Engine.Engine Engine { get; }
+
+    /// <summary>The instance's clock (its settings').</summary>
+    internal TimeProvider TimeProvider => _settings.TimeProvider;
 
     /// <summary>Cancelled once the engine has stopped: commands no longer run, and searches end.</summary>
     internal CancellationToken EngineStopped => _engineStopped.Token;
@@ -108,19 +121,29 @@ public sealed class DrtInstance : IAsyncDisposable
             ? await provider.ResolveAsync(BootstrapPurpose.Join, settings.MaxBootstrapEndpoints, cancellationToken).ConfigureAwait(false)
             : new BootstrapResult([]);
 
-        UdpTransport transport;
+        IDatagramTransport transport;
         try
         {
-            transport = new UdpTransport(settings.TransportOptions());
+            transport = settings.Transport ?? new UdpTransport(settings.TransportOptions());
         }
         catch (SocketException error)
         {
             throw new DrtException(DrtError.TransportFailed, $"Could not bind UDP {settings.BindAddress} port {settings.Port}: {error.SocketErrorCode} ({error.Message}). Choose another port, or 0 for a free one.", error);
         }
 
-        var engine = new Overlay.Engine.Engine(settings.EngineOptions(bootstrap.Endpoints), transport, TimeProvider.System, new Random());
+        var engine = new Overlay.Engine.Engine(
+            settings.EngineOptions(bootstrap.Endpoints), transport, settings.TimeProvider, settings.RandomSeed is { } seed ? new Random(seed) : new Random());
         var instance = new DrtInstance(settings, transport, engine, bootstrap);
-        engine.Start();
+        try
+        {
+            engine.Start();
+        }
+        catch (InvalidOperationException error) when (settings.Transport is not null)
+        {
+            await instance._events.CompleteAsync().ConfigureAwait(false);
+            throw new DrtException(DrtError.InvalidSettings, $"Transport was already started or closed ({error.Message}); give the instance a new transport, which it starts itself.", error);
+        }
+
         await instance.InvokeAsync(now =>
         {
             engine.Join(now);
@@ -180,6 +203,44 @@ public sealed class DrtInstance : IAsyncDisposable
             return true;
         }).ConfigureAwait(false);
         return search;
+    }
+
+    /// <summary>
+    /// Routes <paramref name="payload"/> (at most <see cref="DrtSettings.MaxRoutePayloadSize"/> bytes) hop by hop to the
+    /// root of <paramref name="key"/> — the instance whose registered key is numerically closest to it — which raises
+    /// <see cref="MessageDelivered"/> (Pastry's route and deliver; beyond DRT). Each hop acknowledges the message and
+    /// takes it on, retransmitting over another next hop when one does not answer; no instance delivers a message twice
+    /// (under heavy loss one may, rarely, reach a second root as well). The task ends when the message has left this instance: delivered here or at the first hop, taken on
+    /// by the first hop, or lost because no next hop answered.
+    /// </summary>
+    /// <exception cref="DrtException">
+    /// <see cref="DrtError.PayloadTooLarge"/>; <see cref="DrtError.Busy"/> when too many messages are in flight;
+    /// <see cref="DrtError.Closed"/> or <see cref="DrtError.Faulted"/>.
+    /// </exception>
+    public async Task<DrtRouteOutcome> RouteAsync(Key256 key, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        if (payload.Length > DrtSettings.MaxRoutePayloadSize)
+        {
+            throw new DrtException(DrtError.PayloadTooLarge, $"A routed payload must be at most {DrtSettings.MaxRoutePayloadSize} bytes; it was {payload.Length}. Send larger data directly to the root's endpoint.");
+        }
+
+        ThrowIfClosed();
+        cancellationToken.ThrowIfCancellationRequested();
+        var left = new TaskCompletionSource<DrtRouteOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool taken = await InvokeAsync(now => Engine.Route(key, channel: 0, payload.Span, now, result => left.TrySetResult(result switch
+        {
+            RouteResult.Delivered => DrtRouteOutcome.Delivered,
+            RouteResult.Forwarded => DrtRouteOutcome.Forwarded,
+            _ => DrtRouteOutcome.Unreachable,
+        }))).ConfigureAwait(false);
+        if (!taken)
+        {
+            throw new DrtException(DrtError.Busy, "Too many routed messages are in flight; wait for some to leave and route again.");
+        }
+
+        // A message still in flight when the instance closes never hears from its first hop.
+        using CancellationTokenRegistration closed = EngineStopped.Register(() => left.TrySetResult(DrtRouteOutcome.Unreachable));
+        return await left.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Unregisters every key (their neighbours are told) and closes the socket. Idempotent.</summary>
@@ -283,6 +344,9 @@ public sealed class DrtInstance : IAsyncDisposable
             case DrtRegistrationStateChangedEvent registration:
                 RegistrationStateChanged?.Invoke(this, registration);
                 break;
+            case DrtMessageDeliveredEvent delivered:
+                MessageDelivered?.Invoke(this, delivered);
+                break;
         }
     }
 
@@ -359,11 +423,11 @@ public sealed class DrtInstance : IAsyncDisposable
     /// <summary>Waits until the engine's status changes (true) or <paramref name="delay"/> passes (false).</summary>
     private async Task<bool> StatusChangedWithinAsync(TimeSpan delay, CancellationToken stopping)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        timeout.CancelAfter(delay);
+        using var timeout = new CancellationTokenSource(delay, _settings.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stopping);
         try
         {
-            return await _statusSignal.Reader.ReadAsync(timeout.Token).ConfigureAwait(false);
+            return await _statusSignal.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {

@@ -157,7 +157,7 @@ public sealed class DrtSearch : IAsyncEnumerable<DrtSearchResult>
             throw new DrtException(DrtError.InvalidOperation, "A search's results can be enumerated once; start another search to search again.");
         }
 
-        using var timeout = new CancellationTokenSource(_timeout);
+        using var timeout = new CancellationTokenSource(_timeout, _instance.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         try
         {

@@ -15,6 +15,9 @@ public sealed record DrtSettings
     /// <summary>The largest application data a registration carries.</summary>
     public const int MaxAppDataSize = 5_120;
 
+    /// <summary>The largest payload <see cref="DrtInstance.RouteAsync"/> carries (it fits one datagram).</summary>
+    public const int MaxRoutePayloadSize = Wire.Protocol.WireLimits.MaxRoutePayload;
+
     /// <summary>The instance's name (DRT's instance prefix): 1..128 characters; it tags logs and metrics.</summary>
     public string InstanceName { get; init; } = "drt";
 
@@ -57,6 +60,22 @@ public sealed record DrtSettings
     /// </summary>
     public int EventQueueCapacity { get; init; } = 1_024;
 
+    /// <summary>
+    /// The transport to use instead of UDP on <see cref="BindAddress"/> and <see cref="Port"/> (those two are then
+    /// ignored): an impairment layer, a test network. It must not have been started; the instance starts it and closes
+    /// it when it closes.
+    /// </summary>
+    public IDatagramTransport? Transport { get; init; }
+
+    /// <summary>
+    /// The instance's clock: maintenance periods, timeouts and backoffs all run on it (<see cref="TimeProvider.System"/>
+    /// by default; a virtual clock makes a whole network testable in simulated time).
+    /// </summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Seeds the engine's (non-cryptographic) randomness, for runs that must replay; null: unseeded.</summary>
+    internal int? RandomSeed { get; init; }
+
     /// <summary>Throws <see cref="DrtException"/> naming the first setting out of range and what is allowed.</summary>
     internal void Validate()
     {
@@ -83,6 +102,11 @@ public sealed record DrtSettings
         if (BindAddress is null)
         {
             throw new DrtException(DrtError.InvalidSettings, "BindAddress is null; give an address to bind, e.g. IPAddress.IPv6Any.");
+        }
+
+        if (TimeProvider is null)
+        {
+            throw new DrtException(DrtError.InvalidSettings, "TimeProvider is null; leave it unset for the system clock.");
         }
 
         if (MaxBootstrapEndpoints is < 1 or > 64)
