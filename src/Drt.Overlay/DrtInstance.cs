@@ -243,6 +243,37 @@ public sealed class DrtInstance : IAsyncDisposable
         return await left.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>What the instance is and knows now: status, endpoints, each registration's leaf set, table sizes, traffic.</summary>
+    public Task<DrtSnapshot> GetSnapshotAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfClosed();
+        cancellationToken.ThrowIfCancellationRequested();
+        return InvokeAsync(_ =>
+        {
+            var registrations = new List<DrtRegistrationSnapshot>(Engine.Keys.Count);
+            int routes = 0;
+            foreach (LocalKey local in Engine.Keys)
+            {
+                routes += local.Routes.Count;
+                registrations.Add(new DrtRegistrationSnapshot(local.Key, (byte[])local.AppData.Clone(), KeysOf(local.LeafSet.Smaller), KeysOf(local.LeafSet.Larger), local.Joining));
+            }
+
+            registrations.Sort((a, b) => a.Key.CompareTo(b.Key));
+            return new DrtSnapshot(InstanceName, Status, LocalEndpoints, registrations, routes, Engine.KnownPeers, Engine.EstimatedNetworkSize, Engine.Counters.Sent, Engine.Counters.Received);
+        });
+
+        static Key256[] KeysOf(ReadOnlySpan<Routing.NodeRef> nodes)
+        {
+            var keys = new Key256[nodes.Length];
+            for (int i = 0; i < keys.Length; i++)
+            {
+                keys[i] = nodes[i].Key;
+            }
+
+            return keys;
+        }
+    }
+
     /// <summary>Unregisters every key (their neighbours are told) and closes the socket. Idempotent.</summary>
     public async Task CloseAsync()
     {

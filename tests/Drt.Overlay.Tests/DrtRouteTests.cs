@@ -94,6 +94,32 @@ public sealed class DrtRouteTests(SearchMesh mesh) : IClassFixture<SearchMesh>
         }
     }
 
+    [Fact]
+    public async Task ASnapshotShowsEachRegistrationWithItsTrueLeafSetAndTheTablesAndTraffic()
+    {
+        Key256[] ring = [.. mesh.Owners.Keys.Order()];
+        foreach (DrtInstance node in mesh.Nodes)
+        {
+            DrtSnapshot snapshot = await node.GetSnapshotAsync(Cancel);
+            Assert.Equal((node.InstanceName, DrtStatus.Active), (snapshot.InstanceName, snapshot.Status));
+            Assert.Equal(node.LocalEndpoints, snapshot.LocalEndpoints);
+            Assert.Equal(mesh.Owners.Where(o => o.Value == node).Select(o => o.Key).Order(), snapshot.Registrations.Select(r => r.Key));
+            foreach (DrtRegistrationSnapshot registration in snapshot.Registrations)
+            {
+                // Eight on each side, nearest first, around the ring (the mesh has 24 keys, so the sides never meet).
+                int at = Array.IndexOf(ring, registration.Key);
+                Assert.Equal(Enumerable.Range(1, 8).Select(i => ring[(at - i + ring.Length) % ring.Length]), registration.Smaller);
+                Assert.Equal(Enumerable.Range(1, 8).Select(i => ring[(at + i) % ring.Length]), registration.Larger);
+                Assert.Equal(SearchMesh.DataOf(registration.Key), registration.AppData.ToArray());
+                Assert.False(registration.Joining);
+            }
+
+            Assert.True(snapshot.RoutingTableEntries > 0 && snapshot.KnownPeers >= SearchMesh.Instances - 1, $"{snapshot}");
+            Assert.True(snapshot.DatagramsSent > 0 && snapshot.DatagramsReceived > 0);
+            Assert.InRange(snapshot.EstimatedNetworkSize, 6, 100);
+        }
+    }
+
     private static byte[] PayloadOf(Key256 target) => [.. target.ToString().Select(c => (byte)c)];
 
     private static int Count(List<(DrtInstance, DrtMessageDeliveredEvent)> delivered)

@@ -24,6 +24,9 @@ internal sealed partial class Engine
     private int _refreshCursor;
     private int _refreshTurn;
 
+    /// <summary>Peers with a known address (engine thread).</summary>
+    public int KnownPeers => _peers.Count;
+
     /// <summary>The estimated number of keys in the ring, from the density of the local keys' leaf sets (1 alone).</summary>
     public double EstimatedNetworkSize => NetworkSizeEstimator.Estimate([.. _keys.Select(k => k.LeafSet)]);
 
