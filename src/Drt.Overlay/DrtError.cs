@@ -50,4 +50,7 @@ public enum DrtError
 
     /// <summary>The application data is empty or larger than 5,120 bytes (or a routed payload larger than 1,024).</summary>
     PayloadTooLarge = 15,
+
+    /// <summary>Something did not answer in time (a bootstrap endpoint, a node); the message says what was waited for.</summary>
+    Timeout = 16,
 }

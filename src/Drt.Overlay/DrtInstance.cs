@@ -255,7 +255,7 @@ public sealed class DrtInstance : IAsyncDisposable
             foreach (LocalKey local in Engine.Keys)
             {
                 routes += local.Routes.Count;
-                registrations.Add(new DrtRegistrationSnapshot(local.Key, (byte[])local.AppData.Clone(), KeysOf(local.LeafSet.Smaller), KeysOf(local.LeafSet.Larger), local.Joining));
+                registrations.Add(new DrtRegistrationSnapshot(local.Key, (byte[])local.AppData.Clone(), KeysOf(local.LeafSet.Smaller), KeysOf(local.LeafSet.Larger), Joining: !local.Placed || local.Joining));
             }
 
             registrations.Sort((a, b) => a.Key.CompareTo(b.Key));

@@ -29,5 +29,8 @@ public sealed record DrtSnapshot(
 /// <param name="AppData">The data it publishes.</param>
 /// <param name="Smaller">Its leaf set's keys below it, nearest first.</param>
 /// <param name="Larger">Its leaf set's keys above it, nearest first.</param>
-/// <param name="Joining">True until every leaf-set member is known to hold it (it is not yet the root of anything).</param>
+/// <param name="Joining">
+/// True until the key is published: placed among its neighbours (a key registered while Alone waits for the ring) and
+/// known to every leaf-set member. Until then it is not the root of anything, and others may not find it yet.
+/// </param>
 public sealed record DrtRegistrationSnapshot(Key256 Key, ReadOnlyMemory<byte> AppData, IReadOnlyList<Key256> Smaller, IReadOnlyList<Key256> Larger, bool Joining);

@@ -1,0 +1,90 @@
+using Drt.Node.Cli;
+
+namespace Drt.Node.Node;
+
+/// <summary>
+/// How <c>drt node</c> runs, bound from configuration: defaults, then a JSON file (<c>--config</c>), then <c>DRT_</c>
+/// environment variables (<c>DRT_PORT</c>, <c>DRT_BOOTSTRAP__0</c> …), then command-line flags, each overriding the
+/// one before. Lists given as one string may be comma-separated.
+/// </summary>
+internal sealed class NodeOptions
+{
+    /// <summary>The instance name (logs and metrics).</summary>
+    public string Name { get; set; } = "drt";
+
+    /// <summary>UDP port; 0 picks a free one.</summary>
+    public int Port { get; set; } = 3540;
+
+    /// <summary>The address to bind (dual-stack :: by default).</summary>
+    public string Bind { get; set; } = "::";
+
+    /// <summary>Where to find the ring: host:port, [v6]:port, DNS names.</summary>
+    public List<string> Bootstrap { get; set; } = [];
+
+    /// <summary>The overlay's network id; nodes with other ids ignore each other.</summary>
+    public uint NetworkId { get; set; } = new Overlay.DrtSettings().NetworkId;
+
+    /// <summary>Security mode: none (the only one this build runs; see docs/cli.md).</summary>
+    public string Security { get; set; } = "none";
+
+    /// <summary>The data directory: peer cache, control socket.</summary>
+    public string? DataDir { get; set; }
+
+    /// <summary>The control socket's path (default: control.sock in the data directory).</summary>
+    public string? Control { get; set; }
+
+    /// <summary>Keys to register at start-up, 64 hex digits each.</summary>
+    public List<string> Register { get; set; } = [];
+
+    /// <summary>The app data of the keys registered at start-up (UTF-8).</summary>
+    public string Data { get; set; } = "drt";
+
+    /// <summary>Maintenance period in milliseconds (how often leaf sets are exchanged).</summary>
+    public int MaintenancePeriodMs { get; set; } = (int)new Overlay.DrtSettings().MaintenancePeriod.TotalMilliseconds;
+
+    /// <summary>The data directory to use: the option, DRT's default under the user's local data.</summary>
+    public string ResolvedDataDir => DataDir ?? DefaultDataDir();
+
+    /// <summary>The control socket path to use.</summary>
+    public string ResolvedControl => Control ?? Path.Combine(ResolvedDataDir, "control.sock");
+
+    /// <summary>Splits comma-separated entries (so DRT_BOOTSTRAP=a:1,b:2 works as well as DRT_BOOTSTRAP__0).</summary>
+    public static List<string> Flatten(IEnumerable<string> values) =>
+        [.. values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+
+    /// <summary>The default data directory: $DRT_DATA_DIR, else drt under the user's local application data.</summary>
+    public static string DefaultDataDir() =>
+        Environment.GetEnvironmentVariable("DRT_DATA_DIR") is { Length: > 0 } fromEnvironment
+            ? fromEnvironment
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "drt");
+
+    /// <summary>Throws <see cref="UsageException"/> naming the first option out of range.</summary>
+    public void Validate()
+    {
+        if (Port is < 0 or > 65535)
+        {
+            throw new UsageException($"--port {Port} is outside 0..65535 (0 picks a free port)");
+        }
+
+        if (!string.Equals(Security, "none", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new UsageException($"--security {Security}: this build runs security mode none only; resolve, membership and confidential arrive with the security providers (docs/cli.md)");
+        }
+
+        if (MaintenancePeriodMs is < 100 or > 3_600_000)
+        {
+            throw new UsageException($"maintenance period {MaintenancePeriodMs} ms is outside 100..3600000");
+        }
+
+        _ = Parsing.BindAddress(Bind);
+        foreach (string key in Register)
+        {
+            _ = Parsing.Key(key, "--register");
+        }
+
+        foreach (string endpoint in Flatten(Bootstrap))
+        {
+            _ = Parsing.HostAndPort(endpoint);
+        }
+    }
+}
