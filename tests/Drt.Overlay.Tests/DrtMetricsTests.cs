@@ -27,9 +27,12 @@ public sealed class DrtMetricsTests
         await using DrtInstance first = await DrtInstance.OpenAsync(Settings(FirstName), Cancel);
         await using DrtInstance second = await DrtInstance.OpenAsync(Settings(SecondName) with { BootstrapProvider = new StaticBootstrapProvider([Loopback(first)]) }, Cancel);
         Key256 mine = Key256.Random(random);
-        await second.RegisterKeyAsync(mine, "hello"u8.ToArray(), Cancel);
+        DrtRegistration registration = await second.RegisterKeyAsync(mine, "hello"u8.ToArray(), Cancel);
         await first.RegisterKeyAsync(Key256.Random(random), "there"u8.ToArray(), Cancel);
         await SearchUntilFound(first, mine, second); // polls: some of its searches may find nothing yet
+
+        // Kilobytes of data: from now on the owner's answer travels as fragments.
+        await registration.UpdateAsync(new byte[5_000], Cancel);
 
         // From here every search's outcome is known: three found, one not found, one cancelled and one timed out. The
         // last two are iterative searches held at their first hop, so neither can end by itself first.
@@ -37,7 +40,7 @@ public sealed class DrtMetricsTests
         long notFoundBefore = recorder.Collect().Value("drt.searches", FirstName, ("outcome", "not_found"));
         for (int i = 0; i < 3; i++)
         {
-            Assert.Single(await ResultsOf(await first.SearchAsync(mine, null, Cancel)));
+            Assert.Equal(5_000, Assert.Single(await ResultsOf(await first.SearchAsync(mine, null, Cancel))).AppData.Length);
         }
 
         Assert.Empty(await ResultsOf(await first.SearchAsync(Key256.Random(random), null, Cancel)));
@@ -93,6 +96,8 @@ public sealed class DrtMetricsTests
         }
 
         Assert.True(seen.Value("drt.datagrams.received", FirstName, ("message_type", "unknown")) > 0); // the hostile one
+        long fragmentsIn = seen.Value("drt.datagrams.received", FirstName, ("message_type", "fragment"));
+        Assert.InRange(fragmentsIn, 3 * 4, seen.Value("drt.datagrams.sent", SecondName, ("message_type", "fragment"))); // 5 KB: 4+ fragments per answer
         Assert.True(seen.Value("drt.bytes.sent", FirstName, ("message_type", "lookup")) > seen.Value("drt.datagrams.sent", FirstName, ("message_type", "lookup")));
 
         // Tables: what the engine itself reports (its snapshot trails it by a fraction of a second, hence the poll).
