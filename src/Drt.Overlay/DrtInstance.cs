@@ -30,6 +30,13 @@ public enum DrtStatus
 /// </summary>
 public sealed class DrtInstance : IAsyncDisposable
 {
+    /// <summary>
+    /// The name of the <see cref="System.Diagnostics.Metrics.Meter"/> every instance reports to, with the tag
+    /// <c>drt.instance</c> set to its <see cref="InstanceName"/>: <c>dotnet-counters monitor --counters Drt.Overlay</c>,
+    /// or <c>AddMeter(DrtInstance.MeterName)</c> in OpenTelemetry. docs/metrics.md lists the instruments.
+    /// </summary>
+    public const string MeterName = "Drt.Overlay";
+
     /// <summary>How many peers a provider hears about (<see cref="IBootstrapProvider.ReportPeersAsync"/>).</summary>
     private const int ReportedPeers = 16;
 
@@ -57,6 +64,7 @@ public sealed class DrtInstance : IAsyncDisposable
         _bootstrapEndpoints = bootstrap.Endpoints;
         _bootstrapProblem = bootstrap.Problem;
         _events = new EventHub(settings.EventQueueCapacity, Raise);
+        Metrics = new DrtMetrics(settings.InstanceName, engine, (transport as UdpTransport)?.Counters, RegistrationCount);
 
         // Engine thread: each hook only queues an event, and never waits.
         engine.StatusChanged = (old, next) =>
@@ -103,6 +111,9 @@ public sealed class DrtInstance : IAsyncDisposable
 
     /// <summary>The instance's clock (its settings').</summary>
     internal TimeProvider TimeProvider => _settings.TimeProvider;
+
+    /// <summary>The instance's instruments; disposed when it closes.</summary>
+    internal DrtMetrics Metrics { get; }
 
     /// <summary>Cancelled once the engine has stopped: commands no longer run, and searches end.</summary>
     internal CancellationToken EngineStopped => _engineStopped.Token;
@@ -309,6 +320,7 @@ public sealed class DrtInstance : IAsyncDisposable
 
         await Engine.StopAsync().ConfigureAwait(false);
         await _engineStopped.CancelAsync().ConfigureAwait(false);
+        Metrics.Dispose(); // a closed instance reports nothing: its instruments end with it
         if (_settings.BootstrapProvider is { } provider)
         {
             await provider.UnregisterAsync(CancellationToken.None).ConfigureAwait(false);
@@ -349,7 +361,7 @@ public sealed class DrtInstance : IAsyncDisposable
         return done.Task;
     }
 
-    private static DrtStatus StatusOf(EngineStatus status) => status switch
+    internal static DrtStatus StatusOf(EngineStatus status) => status switch
     {
         EngineStatus.Active => DrtStatus.Active,
         EngineStatus.NoNetwork => DrtStatus.NoNetwork,
@@ -486,6 +498,15 @@ public sealed class DrtInstance : IAsyncDisposable
                 // A peer cache that cannot be written costs the next start its head start, nothing more; the status
                 // events report the provider's problems when it is read.
             }
+        }
+    }
+
+    /// <summary>How many keys the application has registered here (any thread).</summary>
+    private int RegistrationCount()
+    {
+        lock (_registrations)
+        {
+            return _registrations.Count;
         }
     }
 

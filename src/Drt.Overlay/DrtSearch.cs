@@ -113,6 +113,7 @@ public sealed class DrtSearch : IAsyncEnumerable<DrtSearchResult>
     private readonly CancellationTokenRegistration _closed;
     private volatile IReadOnlyList<DrtPathHop> _path = [];
     private long _id;
+    private long _startedAt;
     private int _enumerated;
     private int _stopped;
     private volatile bool _ended;
@@ -211,10 +212,12 @@ public sealed class DrtSearch : IAsyncEnumerable<DrtSearchResult>
     /// <summary>Starts the engine's search (engine thread).</summary>
     internal void Start(in SearchRequest request, long now)
     {
+        _startedAt = now; // before the engine starts it: a search that needs no one completes inside StartSearch
         _id = _instance.Engine.StartSearch(request, OnCompleted, _iterative ? OnIntermediate : null, now);
         // Id 0 with the search ended: it needed no one (its results are already queued); otherwise no slot was free.
         if (_id == 0 && !_ended)
         {
+            _instance.Metrics.SearchEnded(SearchMetricOutcome.Busy, hops: null, durationMicros: 0, []);
             throw new DrtException(DrtError.Busy, "Too many searches are running at once; wait for one to end and search again.");
         }
     }
@@ -232,6 +235,13 @@ public sealed class DrtSearch : IAsyncEnumerable<DrtSearchResult>
         {
             _results.Writer.TryWrite(ResultOf(result));
         }
+
+        // Stopped means the caller ended it (StopAsync ran, after setting TimedOut when that was the reason); the
+        // engine then completes it at once with what it had. Otherwise it ended by itself.
+        SearchMetricOutcome metric = Volatile.Read(ref _stopped) != 0
+            ? TimedOut ? SearchMetricOutcome.TimedOut : SearchMetricOutcome.Cancelled
+            : outcome.Results.Count > 0 ? SearchMetricOutcome.Found : SearchMetricOutcome.NotFound;
+        _instance.Metrics.SearchEnded(metric, outcome.Results.Count > 0 ? outcome.Results[0].Hops : null, _instance.Engine.Now() - _startedAt, outcome.Path);
 
         End();
         _closed.Unregister(); // the instance need not keep an ended search

@@ -131,6 +131,7 @@ internal sealed partial class Engine
         }
 
         _keys.Add(local);
+        _snapshotStale = true;
         if (Joined && !local.Joining)
         {
             local.Placed = true; // the first key of a new ring: there is no one to be placed among
@@ -161,6 +162,7 @@ internal sealed partial class Engine
         ThrowIfFaulted();
         LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidArgument, $"Key {key} is not registered by this instance, so it cannot be unregistered.");
         _keys.Remove(local);
+        _snapshotStale = true;
         local.LeafSet.Changed = null;
         if (local.Placed || local.Placing)
         {
@@ -277,6 +279,7 @@ internal sealed partial class Engine
 
     private void OnLeafSetChanged(LocalKey local, NodeRef node, bool added)
     {
+        _snapshotStale = true;
         if (LeafSetChanged is not { } handler)
         {
             return;

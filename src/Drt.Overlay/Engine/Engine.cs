@@ -50,6 +50,8 @@ internal sealed partial class Engine : IDatagramReceiver
     private long _armedFor = long.MaxValue;
     private int _timerFired;
     private WireEndpoint _selfEndpoint;
+    private long _snapshotDue;
+    private bool _snapshotStale = true;
 
     /// <summary>Builds an engine over <paramref name="transport"/>; call <see cref="Start"/> to run it.</summary>
     /// <param name="options">Validated settings.</param>
@@ -84,8 +86,14 @@ internal sealed partial class Engine : IDatagramReceiver
         _searchSlots = new SearchOperation?[options.MaxSearches];
     }
 
+    /// <summary>How often, at most, the engine republishes <see cref="Snapshot"/> when nothing marked it stale: 0.25 s.</summary>
+    public const long SnapshotPeriodMicros = 250_000;
+
     /// <summary>What the engine saw and did.</summary>
     public EngineCounters Counters { get; } = new();
+
+    /// <summary>The sizes of the engine's tables, for readers on other threads.</summary>
+    public EngineSnapshot Snapshot { get; } = new();
 
     /// <summary>Where this instance receives, as peers see it (the first local endpoint).</summary>
     public WireEndpoint SelfEndpoint => _selfEndpoint;
@@ -211,10 +219,19 @@ internal sealed partial class Engine : IDatagramReceiver
 
     // ------------------------------------------------------------------ receive
 
-    private void Receive(ReadOnlyMemory<byte> datagram, SocketAddress source, long now)
+    /// <summary>
+    /// Receives one datagram, or (<paramref name="reassembled"/>) a message its fragments made, which is not counted by
+    /// type again: the per-type counts are of datagrams as they arrived.
+    /// </summary>
+    private void Receive(ReadOnlyMemory<byte> datagram, SocketAddress source, long now, bool reassembled = false)
     {
         // Cheapest check first: the fixed header rejects other protocols, versions and networks.
         DecodeStatus status = WireHeader.TryRead(datagram.Span, _context, out WireHeader header);
+        if (!reassembled)
+        {
+            Counters.CountReceived(status == DecodeStatus.Ok ? header.Type : EngineCounters.NoHeader, datagram.Length);
+        }
+
         if (status != DecodeStatus.Ok)
         {
             Counters.Drop(status);
@@ -336,7 +353,7 @@ internal sealed partial class Engine : IDatagramReceiver
         ReadOnlySpan<byte> datagram = WireCodec.Encode(WireHeader.Create(_context, T.Type, messageId), message, _out);
         if (datagram.Length <= _transport.MaxDatagramSize)
         {
-            return SendDatagram(datagram, destination, maintenance);
+            return SendDatagram(datagram, T.Type, destination, maintenance);
         }
 
         // Too large for one datagram (a record with kilobytes of data): fragments, each of which is counted.
@@ -344,14 +361,14 @@ internal sealed partial class Engine : IDatagramReceiver
         bool sent = true;
         for (int i = 0; i < count && sent; i++)
         {
-            sent = SendDatagram(Fragmenter.Write(datagram, i, _transport.MaxDatagramSize, _fragmentOut), destination, maintenance);
+            sent = SendDatagram(Fragmenter.Write(datagram, i, _transport.MaxDatagramSize, _fragmentOut), MessageType.Fragment, destination, maintenance);
         }
 
         Counters.FragmentedSends++;
         return sent;
     }
 
-    private bool SendDatagram(ReadOnlySpan<byte> datagram, SocketAddress destination, bool maintenance)
+    private bool SendDatagram(ReadOnlySpan<byte> datagram, MessageType type, SocketAddress destination, bool maintenance)
     {
         bool sent = _transport.TrySend(datagram, destination);
         OnSendResult(sent);
@@ -363,6 +380,7 @@ internal sealed partial class Engine : IDatagramReceiver
 
         Counters.Sent++;
         Counters.SentBytes += datagram.Length;
+        Counters.CountSent(type, datagram.Length);
         if (maintenance)
         {
             Counters.MaintenanceSent++;
@@ -384,7 +402,7 @@ internal sealed partial class Engine : IDatagramReceiver
         if (result == ReassemblyResult.Completed)
         {
             // The reassembler guarantees the whole is not itself a fragment, so this recursion is one level deep.
-            Receive(whole, source, now);
+            Receive(whole, source, now, reassembled: true);
         }
         else if (result is ReassemblyResult.Inconsistent or ReassemblyResult.TooManyFragments)
         {
@@ -521,6 +539,33 @@ internal sealed partial class Engine : IDatagramReceiver
             _armedFor = next;
             _timer?.Change(TimeSpan.FromMicroseconds(Math.Max(next - now, 1)), Timeout.InfiniteTimeSpan);
         }
+
+        PublishSnapshot(now);
+    }
+
+    /// <summary>
+    /// Copies the table sizes into <see cref="Snapshot"/> when a key or a leaf set changed, or when the last copy is
+    /// older than <see cref="SnapshotPeriodMicros"/> (routing tables change in many places; this bounds how stale they
+    /// look). One comparison per input otherwise; the sums walk the keys only, not the tables.
+    /// </summary>
+    private void PublishSnapshot(long now)
+    {
+        if (!_snapshotStale && now < _snapshotDue)
+        {
+            return;
+        }
+
+        _snapshotStale = false;
+        _snapshotDue = now + SnapshotPeriodMicros;
+        int leafSetMembers = 0;
+        int routingEntries = 0;
+        foreach (LocalKey local in _keys)
+        {
+            leafSetMembers += local.LeafSet.Smaller.Length + local.LeafSet.Larger.Length;
+            routingEntries += local.Routes.Count;
+        }
+
+        Snapshot.Publish(leafSetMembers, routingEntries);
     }
 
     private void OnTimeout(in PendingRequest request, long now)

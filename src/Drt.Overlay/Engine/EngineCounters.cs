@@ -6,9 +6,26 @@ namespace Drt.Overlay.Engine;
 /// What the engine saw and did, for metrics and tests. Written only on the engine's thread; readers on other
 /// threads see slightly stale values, which is fine for counters.
 /// </summary>
+/// <remarks>
+/// The per-type counts are plain arrays indexed by <see cref="MessageType"/>, bumped with a plain increment: the hot
+/// path pays two array writes per datagram and allocates nothing. A 64-bit read of one element never tears, so a
+/// reader elsewhere (the meter) gets a value at most a few datagrams old.
+/// </remarks>
 internal sealed class EngineCounters
 {
+    /// <summary>
+    /// The slot of datagrams whose header did not decode: their type is unknown. No message type is 0, so the slot is
+    /// free, and the per-type received counts add up to every datagram the engine looked at.
+    /// </summary>
+    public const MessageType NoHeader = 0;
+
+    private const int TypeSlots = (int)MessageTypes.Last + 1;
+
     private readonly long[] _dropped = new long[Enum.GetValues<DecodeStatus>().Length];
+    private readonly long[] _receivedByType = new long[TypeSlots];
+    private readonly long[] _receivedBytesByType = new long[TypeSlots];
+    private readonly long[] _sentByType = new long[TypeSlots];
+    private readonly long[] _sentBytesByType = new long[TypeSlots];
 
     /// <summary>Datagrams handed to the engine.</summary>
     public long Received { get; set; }
@@ -102,4 +119,34 @@ internal sealed class EngineCounters
 
     /// <summary>Counts a datagram dropped with <paramref name="status"/>.</summary>
     public void Drop(DecodeStatus status) => _dropped[(int)status]++;
+
+    /// <summary>
+    /// Datagrams received whose header said <paramref name="type"/> (<see cref="NoHeader"/>: whose header did not
+    /// decode). Fragments count as <see cref="MessageType.Fragment"/>; the message they reassemble into is not counted
+    /// again.
+    /// </summary>
+    public long ReceivedOf(MessageType type) => Volatile.Read(ref _receivedByType[(int)type]);
+
+    /// <summary>Bytes in <see cref="ReceivedOf"/>.</summary>
+    public long ReceivedBytesOf(MessageType type) => Volatile.Read(ref _receivedBytesByType[(int)type]);
+
+    /// <summary>Datagrams of <paramref name="type"/> the transport took (a fragmented message counts as its fragments).</summary>
+    public long SentOf(MessageType type) => Volatile.Read(ref _sentByType[(int)type]);
+
+    /// <summary>Bytes in <see cref="SentOf"/>.</summary>
+    public long SentBytesOf(MessageType type) => Volatile.Read(ref _sentBytesByType[(int)type]);
+
+    /// <summary>Counts a received datagram of <paramref name="type"/> (a defined type or <see cref="NoHeader"/>).</summary>
+    public void CountReceived(MessageType type, int bytes)
+    {
+        _receivedByType[(int)type]++;
+        _receivedBytesByType[(int)type] += bytes;
+    }
+
+    /// <summary>Counts a sent datagram of <paramref name="type"/>.</summary>
+    public void CountSent(MessageType type, int bytes)
+    {
+        _sentByType[(int)type]++;
+        _sentBytesByType[(int)type] += bytes;
+    }
 }

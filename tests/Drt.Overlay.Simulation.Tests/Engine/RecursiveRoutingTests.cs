@@ -214,12 +214,34 @@ public sealed class RecursiveRoutingTests
 
         RouteBatch(3000); // warm-up: slots, pending tables, peers, the seen-route rings
         long deliveredBefore = delivered;
+        (long routesSent, long acksReceived, long routeBytes) = PerTypeCounts(ring);
         long before = GC.GetAllocatedBytesForCurrentThread();
         RouteBatch(3000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.Equal(3000, delivered - deliveredBefore);
         Assert.Equal(0, allocated);
+
+        // The per-type counts (the meter's source) were kept inside the measured window, so they cost nothing either.
+        (long routesSentAfter, long acksReceivedAfter, long routeBytesAfter) = PerTypeCounts(ring);
+        Assert.True(routesSentAfter - routesSent >= 3000, $"{routesSentAfter - routesSent} routes sent");
+        Assert.True(acksReceivedAfter - acksReceived > 0);
+        Assert.True(routeBytesAfter - routeBytes > 100 * (routesSentAfter - routesSent), "each route carries its 100-byte payload");
+    }
+
+    private static (long RoutesSent, long AcksReceived, long RouteBytes) PerTypeCounts(StaticRing ring)
+    {
+        long routes = 0;
+        long acks = 0;
+        long bytes = 0;
+        foreach (StaticRing.Node node in ring.Nodes)
+        {
+            routes += node.Engine.Counters.SentOf(MessageType.Route);
+            acks += node.Engine.Counters.ReceivedOf(MessageType.RouteAck);
+            bytes += node.Engine.Counters.SentBytesOf(MessageType.Route);
+        }
+
+        return (routes, acks, bytes);
     }
 
     /// <summary>Routes <paramref name="count"/> messages from random nodes to random targets; returns each one's true root.</summary>
