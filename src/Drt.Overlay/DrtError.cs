@@ -50,4 +50,13 @@ public enum DrtError
 
     /// <summary>The application data is empty or larger than 5,120 bytes (or a routed payload larger than 1,024).</summary>
     PayloadTooLarge = 15,
+
+    /// <summary>An identity (private key) cannot be used: its file is unreadable, malformed, or accessible by others.</summary>
+    InvalidIdentity = 16,
+
+    /// <summary>
+    /// A membership credential cannot be used: malformed, expired, not yet valid, for another identity, network or root
+    /// (DRT_E_INVALID_CERT_CHAIN); the message says which.
+    /// </summary>
+    InvalidCredential = 17,
 }
