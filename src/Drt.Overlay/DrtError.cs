@@ -53,4 +53,13 @@ public enum DrtError
 
     /// <summary>Something did not answer in time (a bootstrap endpoint, a node); the message says what was waited for.</summary>
     Timeout = 16,
+
+    /// <summary>An identity (private key) cannot be used: its file is unreadable, malformed, or accessible by others.</summary>
+    InvalidIdentity = 17,
+
+    /// <summary>
+    /// A membership credential cannot be used: malformed, expired, not yet valid, for another identity, network or root
+    /// (DRT_E_INVALID_CERT_CHAIN); the message says which.
+    /// </summary>
+    InvalidCredential = 18,
 }
