@@ -529,10 +529,10 @@ public readonly struct Key256 : IEquatable<Key256>, IComparable<Key256>, ICompar
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(_u0, _u1, _u2, _u3);
 
-    /// <summary>Equality.</summary>
+    /// <summary>True when both keys are the same 256-bit value.</summary>
     public static bool operator ==(Key256 left, Key256 right) => left.Equals(right);
 
-    /// <summary>Inequality.</summary>
+    /// <summary>True when the keys differ in any bit.</summary>
     public static bool operator !=(Key256 left, Key256 right) => !left.Equals(right);
 
     /// <summary>Numeric less-than.</summary>

@@ -36,7 +36,7 @@ public enum DrtLeafSetChange
 /// <summary>The leaf set of one of this instance's keys gained or lost a key (DRT_EVENT_LEAFSET_KEY_CHANGED).</summary>
 /// <param name="LocalKey">This instance's registered key whose leaf set changed.</param>
 /// <param name="RemoteKey">The key that was added or deleted.</param>
-/// <param name="Change">Added or deleted.</param>
+/// <param name="Change">Whether the remote key joined the local key's leaf set or left it.</param>
 /// <param name="Endpoints">Where the remote key's owner receives (empty when it is this instance's own key).</param>
 public sealed record DrtLeafSetKeyChangedEvent(Key256 LocalKey, Key256 RemoteKey, DrtLeafSetChange Change, IReadOnlyList<IPEndPoint> Endpoints) : DrtEvent;
 

@@ -44,7 +44,7 @@ public enum DrtHopOutcome
     /// <summary>It no longer holds the key it was contacted for.</summary>
     BadValidateId = 0x20,
 
-    /// <summary>Its answer looked wrong.</summary>
+    /// <summary>Its answer looked wrong, so it was not used; such nodes count towards the search's cap on suspicious answers.</summary>
     SuspectUnregisteredId = 0x40,
 
     /// <summary>It was asked to prove that it owns a result.</summary>

@@ -39,7 +39,7 @@ public sealed record DrtSettings
     /// <summary>The application protocol's major version: peers with another major are ignored.</summary>
     public byte ProtocolMajor { get; init; } = 1;
 
-    /// <summary>The application protocol's minor version.</summary>
+    /// <summary>The application protocol's minor version, written into every message; peers accept any minor.</summary>
     public byte ProtocolMinor { get; init; }
 
     /// <summary>Where to find the ring; none: this instance starts one (or waits to be found).</summary>
