@@ -39,6 +39,7 @@ internal sealed partial class Engine
     private readonly Verification[] _verifications = new Verification[MaxVerifications];
     private readonly byte[] _verifyNonces = new byte[MaxVerifications * WireLimits.NonceLength];
     private readonly byte[] _recentSolicits = new byte[RecentSolicits * WireLimits.NonceHashLength];
+    private readonly RouteEntry?[] _recentSolicitSenders = new RouteEntry?[RecentSolicits];
     private readonly WireKey[] _advertised = new WireKey[AdvertiseKeys];
     private readonly RouteEntry[] _leftEntries = new RouteEntry[LeafSet.MaxSideCapacity];
     private readonly RouteEntry[] _rightEntries = new RouteEntry[LeafSet.MaxSideCapacity];
@@ -117,6 +118,7 @@ internal sealed partial class Engine
         // No state for the joiner, only its commitment, in a small ring: the request must reveal a nonce that hashes
         // to one of the recent commitments.
         solicit.NonceHash.Span.CopyTo(_recentSolicits.AsSpan(_recentSolicitNext * WireLimits.NonceHashLength, WireLimits.NonceHashLength));
+        _recentSolicitSenders[_recentSolicitNext] = solicit.Sender;
         _recentSolicitNext = (_recentSolicitNext + 1) % RecentSolicits;
 
         // Keys spread over what we know, cut to what the solicit paid for (no amplification).
@@ -134,15 +136,27 @@ internal sealed partial class Engine
 
         Span<byte> hash = stackalloc byte[WireLimits.NonceHashLength];
         SHA256.HashData(request.Nonce.Span, hash);
-        bool committed = false;
-        for (int i = 0; i < RecentSolicits && !committed; i++)
+        int committed = -1;
+        for (int i = 0; i < RecentSolicits && committed < 0; i++)
         {
-            committed = _recentSolicits.AsSpan(i * WireLimits.NonceHashLength, WireLimits.NonceHashLength).SequenceEqual(hash);
+            committed = _recentSolicits.AsSpan(i * WireLimits.NonceHashLength, WireLimits.NonceHashLength).SequenceEqual(hash) ? i : -1;
         }
 
-        if (!committed)
+        if (committed < 0)
         {
             return; // dropped silently: no oracle
+        }
+
+        // A joiner that named its key and has now proved it receives at that address is worth knowing: kept for the
+        // next joiner's advertise (a resolve-only bootstrap node knows the ring only this way). Leaf sets learn of it
+        // as they always do, from its own placement. Once: the commitment's sender is forgotten.
+        if (_recentSolicitSenders[committed] is { } sender)
+        {
+            _recentSolicitSenders[committed] = null;
+            if (sender.Endpoint.Equals(SourceEndpoint(source)) && TryPeerOf(sender.Endpoint, out int joiner) && joiner != SelfPeerId)
+            {
+                Remember(new NodeRef(sender.Key, joiner));
+            }
         }
 
         // The joiner has proved it receives at its address: entries first, then the ack that ends its handshake.

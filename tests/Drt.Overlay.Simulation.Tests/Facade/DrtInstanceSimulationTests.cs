@@ -259,6 +259,36 @@ public sealed class DrtInstanceSimulationTests
     }
 
     [Fact]
+    public async Task InstancesJoiningThroughAResolveOnlyBootstrapNodeFindEachOther()
+    {
+        // A bootstrap node that registers nothing knows the ring only from the joiners that proved their address.
+        const int Seed = 68;
+        await using var sim = new SimulatedInstances(Seed);
+        var random = new Random(Seed);
+        DrtInstance bootstrap = sim.Open("bootstrap", null);
+        var keys = new List<(Key256 Key, DrtInstance Owner)>();
+        for (int i = 0; i < 3; i++)
+        {
+            DrtInstance joiner = sim.Open($"joiner{i}", sim.EndpointOf(bootstrap));
+            Key256 key = Key256.Random(random);
+            sim.Run(joiner.RegisterKeyAsync(key, SimulatedInstances.DataOf(key), Cancel));
+            keys.Add((key, joiner));
+        }
+
+        Assert.True(sim.RunUntil(() => keys.TrueForAll(k => k.Owner.Status == DrtStatus.Active), TimeSpan.FromMinutes(3)), $"seed {Seed}: {string.Join(", ", keys.Select(k => k.Owner.Status))}");
+        sim.RunFor(3 * SimulatedInstances.Period);
+        foreach ((Key256 key, DrtInstance owner) in keys)
+        {
+            foreach ((_, DrtInstance other) in keys.Where(k => k.Owner != owner))
+            {
+                Assert.Equal(key, Assert.Single(sim.Search(other, key)).Key);
+            }
+
+            Assert.Equal(key, Assert.Single(sim.Search(bootstrap, key)).Key);
+        }
+    }
+
+    [Fact]
     public async Task ATransportThatIsAlreadyInUseIsRefusedWithInvalidSettings()
     {
         await using var sim = new SimulatedInstances(67);
