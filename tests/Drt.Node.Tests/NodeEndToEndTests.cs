@@ -1,0 +1,158 @@
+using System.Text.Json;
+using Xunit;
+
+namespace Drt.Node.Tests;
+
+/// <summary>
+/// Real <c>drt node</c> processes on loopback, driven by the drt CLI as a user would: register, every search flag,
+/// update, unregister, route, status, graceful shutdown, restart from the peer cache.
+/// </summary>
+public sealed class NodeEndToEndTests
+{
+    private const string KeyA = "4000000000000000000000000000000000000000000000000000000000000001";
+    private const string KeyB = "5000000000000000000000000000000000000000000000000000000000000002";
+    private const string KeyC = "6000000000000000000000000000000000000000000000000000000000000003";
+    private const string Between = "5800000000000000000000000000000000000000000000000000000000000000";
+
+    [Fact]
+    public async Task ThreeNodesRegisterSearchWithEveryFlagUpdateRouteAndUnregisterThroughTheCli()
+    {
+        await using DrtNode a = await DrtNode.StartAsync();
+        await using DrtNode b = await DrtNode.StartAsync(null, "--bootstrap", a.Endpoint);
+        await using DrtNode c = await DrtNode.StartAsync(null, "--bootstrap", a.Endpoint);
+
+        Assert.Equal(KeyA, Json(await Ok(a.CliAsync("register", KeyA, "--data", "alpha", "--json"))).GetProperty("key").GetString());
+        await Ok(b.CliAsync("register", KeyB, "--data", "beta"));
+        await Ok(c.CliAsync("register", KeyC, "--data-file", WriteTemp([0xff, 0xfe, 0x00])));
+
+        // Exact, from another node, once the ring has it (bounded poll).
+        JsonElement beta = await SearchUntilFoundAsync(c, KeyB);
+        Assert.Equal(("exact", KeyB, "beta"), (beta.GetProperty("match").GetString(), beta.GetProperty("key").GetString(), beta.GetProperty("data").GetString()));
+        Assert.Equal(b.Endpoint, beta.GetProperty("endpoints")[0].GetString());
+        Assert.InRange(beta.GetProperty("hops").GetInt32(), 1, 4);
+        await SearchUntilFoundAsync(a, KeyC);
+        await SearchUntilFoundAsync(b, KeyA);
+
+        // Data that is not UTF-8 comes as base64.
+        JsonElement binary = await SearchUntilFoundAsync(a, KeyC);
+        Assert.Equal(Convert.ToBase64String([0xff, 0xfe, 0x00]), binary.GetProperty("data_base64").GetString());
+
+        // Nearest: B's key is the nearest to a target just above it; with a range above B, C's.
+        JsonElement near = Json(await Ok(a.CliAsync("search", Between, "--nearest", "--json")));
+        Assert.Equal(("near", KeyB), (near.GetProperty("match").GetString(), near.GetProperty("key").GetString()));
+        near = Json(await Ok(a.CliAsync("search", Between, "--min", Between, "--max", new string('f', 64), "--json")));
+        Assert.Equal(KeyC, near.GetProperty("key").GetString());
+
+        // The N nearest, nearest first; remote only unless --include-local.
+        List<JsonElement> three = DrtProcess.JsonLines(await Ok(a.CliAsync("search", Between, "--nearest", "--max-results", "3", "--json")));
+        Assert.Equal([KeyB, KeyC], three.Select(r => r.GetProperty("key").GetString()));
+        three = DrtProcess.JsonLines(await Ok(a.CliAsync("search", Between, "--nearest", "--max-results", "3", "--include-local", "--json")));
+        Assert.Equal([KeyB, KeyC, KeyA], three.Select(r => r.GetProperty("key").GetString()));
+
+        // Any key in the range; an iterative search shows its hops before the answer.
+        JsonElement any = Json(await Ok(a.CliAsync("search", Between, "--min", KeyB, "--max", KeyC, "--any-in-range", "--json")));
+        Assert.Contains(any.GetProperty("key").GetString(), new[] { KeyB, KeyC });
+        Assert.Equal("exact", any.GetProperty("match").GetString());
+        List<JsonElement> iterative = DrtProcess.JsonLines(await Ok(a.CliAsync("search", KeyB, "--iterative", "--timeout", "5000", "--json")));
+        Assert.Equal(KeyB, iterative[^1].GetProperty("key").GetString());
+        Assert.All(iterative[..^1], hop => Assert.Equal("intermediate", hop.GetProperty("match").GetString()));
+
+        // The table output is readable.
+        (_, string table, _) = await a.CliAsync("search", KeyB);
+        Assert.Contains("MATCH", table);
+        Assert.Contains("beta", table);
+
+        // Update: searchers see the new data. Route: the message leaves toward B's key.
+        await Ok(b.CliAsync("update", KeyB, "--data", "beta two"));
+        for (int i = 0; i < 20 && (await SearchUntilFoundAsync(c, KeyB)).GetProperty("data").GetString() != "beta two"; i++)
+        {
+            await Task.Delay(250, DrtProcess.Cancel);
+        }
+
+        Assert.Equal("beta two", (await SearchUntilFoundAsync(c, KeyB)).GetProperty("data").GetString());
+        string outcome = Json(await Ok(a.CliAsync("route", KeyB, "--data", "hello", "--json"))).GetProperty("outcome").GetString()!;
+        Assert.Contains(outcome, new[] { "delivered", "forwarded" });
+
+        // Status: active, with the registration and its leaf set.
+        JsonElement status = await b.StatusAsync();
+        Assert.Equal("active", status.GetProperty("state").GetString());
+        Assert.Equal(b.Endpoint, status.GetProperty("endpoints")[0].GetString());
+        JsonElement registration = status.GetProperty("registrations")[0];
+        Assert.Equal(KeyB, registration.GetProperty("key").GetString());
+        Assert.Contains(KeyA, registration.GetProperty("leafset").GetProperty("smaller").EnumerateArray().Select(k => k.GetString()));
+        Assert.Contains(KeyC, registration.GetProperty("leafset").GetProperty("larger").EnumerateArray().Select(k => k.GetString()));
+        Assert.True(status.GetProperty("routing_entries").GetInt32() >= 0);
+
+        // Unregister: gone from the others; a search that finds nothing exits with 1.
+        await Ok(b.CliAsync("unregister", KeyB));
+        int exit = 0;
+        for (int i = 0; i < 40 && exit != 1; i++)
+        {
+            (exit, _, _) = await c.CliAsync("search", KeyB, "--timeout", "2000");
+            await Task.Delay(exit == 1 ? 0 : 250, DrtProcess.Cancel);
+        }
+
+        Assert.Equal(1, exit);
+        (int again, _, string refused) = await b.CliAsync("unregister", KeyB);
+        Assert.Equal(4, again);
+        Assert.Contains("not registered", refused);
+    }
+
+    [Fact]
+    public async Task AGracefulShutdownTakesItsKeysAwayAndARestartRejoinsFromThePeerCacheWithoutTheBootstrapNode()
+    {
+        await using DrtNode a = await DrtNode.StartAsync();
+        await using DrtNode b = await DrtNode.StartAsync(null, "--bootstrap", a.Endpoint, "--register", KeyB, "--data", "beta");
+        await using DrtNode c = await DrtNode.StartAsync(null, "--bootstrap", a.Endpoint, "--register", KeyC, "--data", "gamma");
+        await SearchUntilFoundAsync(c, KeyB);
+        await SearchUntilFoundAsync(b, KeyC);
+
+        // SIGTERM: exit 0 after unregistering, and its key is gone from the others at once (no death to detect).
+        Assert.Equal(0, await b.StopAsync());
+        Assert.Contains("closed", b.Log);
+        (int exit, _, _) = await c.CliAsync("search", KeyB, "--timeout", "3000");
+        Assert.Equal(1, exit);
+
+        // The bootstrap node goes too; B comes back with no --bootstrap, from its peer cache, and finds C's key.
+        Assert.Equal(0, await a.StopAsync());
+        Assert.True(File.Exists(Path.Combine(b.DataDir, "peers.txt")), "no peer cache was saved");
+        await b.RestartAsync("--register", KeyB, "--data", "beta again");
+        await SearchUntilFoundAsync(b, KeyC);
+        Assert.Equal("beta again", (await SearchUntilFoundAsync(c, KeyB)).GetProperty("data").GetString());
+    }
+
+    private static async Task<JsonElement> SearchUntilFoundAsync(DrtNode from, string key)
+    {
+        string last = "";
+        for (int i = 0; i < 60; i++)
+        {
+            (int exit, string output, string error) = await from.CliAsync("search", key, "--json", "--timeout", "3000");
+            if (exit == 0)
+            {
+                return DrtProcess.JsonLines(output)[0];
+            }
+
+            last = $"exit {exit}: {output} {error}";
+            await Task.Delay(250, DrtProcess.Cancel);
+        }
+
+        throw new Xunit.Sdk.XunitException($"{key} not found from {from.Endpoint} in 60 searches (last {last}); its log: {from.Log}");
+    }
+
+    private static async Task<string> Ok(Task<(int Exit, string Out, string Err)> run)
+    {
+        (int exit, string output, string error) = await run;
+        Assert.True(exit == 0, $"exit {exit}: {error}{output}");
+        Assert.Equal("", error);
+        return output;
+    }
+
+    private static JsonElement Json(string output) => Assert.Single(DrtProcess.JsonLines(output));
+
+    private static string WriteTemp(byte[] bytes)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"drt-data-{Guid.NewGuid():N}");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+}
