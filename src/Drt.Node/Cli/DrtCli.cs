@@ -82,6 +82,10 @@ internal static class DrtCli
             SearchCommand(stdout),
             StatusCommand(stdout),
             DemoCommand.Create(stdout, stderr),
+            KeyCommands.Keygen(stdout),
+            KeyCommands.Root(stdout),
+            KeyCommands.Credential(stdout),
+            KeyCommands.Derive(stdout),
         };
         return root;
     }
@@ -100,9 +104,10 @@ internal static class DrtCli
         var data = new Option<string?>("--data") { Description = "The data registered with the --register keys (UTF-8 text)." };
         var name = new Option<string?>("--name") { Description = "The instance name (logs, metrics)." };
         var period = new Option<int?>("--maintenance-ms") { Description = "Maintenance period in milliseconds (default 30000)." };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus text at http://127.0.0.1:PORT/metrics." };
         var command = new Command("node", "Runs a peer in the foreground until SIGINT or SIGTERM, then closes gracefully (unregisters, saves the peer cache).")
         {
-            config, port, bind, bootstrap, networkId, security, dataDir, control, register, data, name, period,
+            config, port, bind, bootstrap, networkId, security, dataDir, control, register, data, name, period, metricsPort,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -124,6 +129,7 @@ internal static class DrtCli
             Flag("Data", parse.GetValue(data));
             Flag("Name", parse.GetValue(name));
             Flag("MaintenancePeriodMs", parse.GetValue(period));
+            Flag("MetricsPort", parse.GetValue(metricsPort));
             string[] bootstraps = parse.GetValue(bootstrap) ?? [];
             for (int i = 0; i < bootstraps.Length; i++)
             {

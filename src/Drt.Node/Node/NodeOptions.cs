@@ -39,6 +39,12 @@ internal sealed class NodeOptions
     /// <summary>The app data of the keys registered at start-up (UTF-8).</summary>
     public string Data { get; set; } = "drt";
 
+    /// <summary>Serves Prometheus text at http://MetricsAddress:MetricsPort/metrics when set (1..65535).</summary>
+    public int? MetricsPort { get; set; }
+
+    /// <summary>The address the metrics endpoint listens on (loopback unless told).</summary>
+    public string MetricsAddress { get; set; } = "127.0.0.1";
+
     /// <summary>Maintenance period in milliseconds (how often leaf sets are exchanged).</summary>
     public int MaintenancePeriodMs { get; set; } = (int)new Overlay.DrtSettings().MaintenancePeriod.TotalMilliseconds;
 
@@ -77,6 +83,15 @@ internal sealed class NodeOptions
         }
 
         _ = Parsing.BindAddress(Bind);
+        if (MetricsPort is < 1 or > 65535)
+        {
+            throw new UsageException($"--metrics-port {MetricsPort} is outside 1..65535");
+        }
+
+        if (!System.Net.IPAddress.TryParse(MetricsAddress, out _))
+        {
+            throw new UsageException($"metrics address '{MetricsAddress}' is not an IP address");
+        }
         foreach (string key in Register)
         {
             _ = Parsing.Key(key, "--register");

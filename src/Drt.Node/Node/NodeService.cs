@@ -17,6 +17,7 @@ internal sealed partial class NodeService(NodeOptions options, ILogger<NodeServi
 {
     private DrtInstance? _instance;
     private ControlServer? _control;
+    private PrometheusEndpoint? _metrics;
 
     /// <inheritdoc/>
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -45,12 +46,23 @@ internal sealed partial class NodeService(NodeOptions options, ILogger<NodeServi
         }
 
         _control = await ControlServer.StartAsync(options.ResolvedControl, handler, log).ConfigureAwait(false);
+        if (options.MetricsPort is int metricsPort)
+        {
+            _metrics = PrometheusEndpoint.Start(System.Net.IPAddress.Parse(options.MetricsAddress), metricsPort, log);
+            Log.Metrics(log, _metrics.Url);
+        }
+
         Log.Started(log, options.Name, string.Join(", ", _instance.LocalEndpoints.Select(Parsing.Format)), _control.Path, options.Register.Count);
     }
 
     /// <inheritdoc/>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (_metrics is not null)
+        {
+            await _metrics.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_control is not null)
         {
             await _control.DisposeAsync().ConfigureAwait(false);
@@ -83,6 +95,9 @@ internal sealed partial class NodeService(NodeOptions options, ILogger<NodeServi
 
         [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Status {Previous} -> {Status}{Bootstrap}{Problem}")]
         private static partial void StatusChangedCore(ILogger logger, DrtStatus previous, DrtStatus status, string bootstrap, string problem);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Metrics (Prometheus text) at {Url}")]
+        public static partial void Metrics(ILogger logger, string url);
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Node {Name} closed: keys unregistered, peer cache saved")]
         public static partial void Stopped(ILogger logger, string name);
