@@ -127,6 +127,19 @@ public sealed class DrtSearchTests(SearchMesh mesh) : IClassFixture<SearchMesh>
     }
 
     [Fact]
+    public async Task ARangeOfOneKeyIsAnExactSearchAndFindsNothingNearby()
+    {
+        // DRT: exact search is min = max = target. Registered: found as Exact; one above it: nothing, not the neighbour.
+        DrtInstance searcher = mesh.Nodes[1];
+        Key256 key = mesh.Owners.First(o => o.Value != searcher).Key;
+        DrtSearchResult exact = Assert.Single(await ResultsOf(await searcher.SearchAsync(key, new DrtSearchOptions { MinKey = key, MaxKey = key }, Cancel)));
+        Assert.Equal((DrtMatch.Exact, key), (exact.Match, exact.Key));
+        Key256 beside = key + Key256.One;
+        Assert.Empty(await ResultsOf(await searcher.SearchAsync(beside, new DrtSearchOptions { MinKey = beside, MaxKey = beside }, Cancel)));
+        Assert.Empty(await ResultsOf(await searcher.SearchAsync(beside, null, Cancel)));
+    }
+
+    [Fact]
     public async Task TheSameKeyInTwoInstancesIsAllowedWithoutSecurityAndASearchFindsOneOfThem()
     {
         Key256 shared = SearchMesh.InQuarter(new Random(93));
