@@ -8,6 +8,7 @@
 #
 # Environment: NETNS_DRT=/path/to/published/drt reuses a published drt instead of publishing;
 #              NETNS_FORCE_FAIL=1 fails a check on purpose (to see the cleanup on failure).
+#              NETNS_LOGS=DIR keeps the node logs and the search log there (the temp dir goes).
 set -euo pipefail
 
 readonly HOSTS=5 NET=10.213.0 PORT=3540 SW=drt-sw BR=drtbr0 KILLED=3
@@ -16,12 +17,18 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 started=$(date +%s%N)
 tmp=""
 pids=()   # every drt node this run started (index = host number)
+workers=()   # the per-host search loops running in the background (subshells of this script)
 checks=0
 
 say() { printf 'netns: %s\n' "$*"; }
 skip() { say "skipped: $*"; exit 0; }
 fail() { say "FAIL $*"; exit 1; }
-ok() { checks=$((checks + 1)); say "ok $* ($(elapsed))"; }
+calls=0 calls_ms=0   # drt search commands run since the last ok line, and their milliseconds
+ok() {
+    checks=$((checks + 1))
+    say "ok $* ($(elapsed)$( ((calls == 0)) || echo ", $calls drt searches, avg $((calls_ms / calls))ms"))"
+    calls=0 calls_ms=0
+}
 elapsed() { printf '%d.%ds' $((($(date +%s%N) - started) / 1000000000)) $(((($(date +%s%N) - started) / 100000000) % 10)); }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -57,6 +64,8 @@ drt_namespaces() { ip netns list 2>/dev/null | awk '$1 ~ /^drt-/ { print $1 }'; 
 cleanup_all() {
     local ns dir owner
     local -a inside
+    stop_pids "${workers[@]}"
+    workers=()
     stop_pids "${pids[@]}"
     pids=()
     for ns in $(drt_namespaces); do
@@ -84,6 +93,7 @@ on_exit() {
             tail -n 12 "$log" >&2
         done
     fi
+    if [[ -n ${NETNS_LOGS:-} && -n $tmp && -d $tmp ]]; then mkdir -p "$NETNS_LOGS" && cp "$tmp"/*.log "$NETNS_LOGS"/; fi
     cleanup_all
     if [[ -n $(drt_namespaces) ]]; then say "cleanup: namespaces left: $(drt_namespaces | tr '\n' ' ')" >&2; fi
     say "cleaned up (exit $rc, $(elapsed))"
@@ -211,10 +221,12 @@ search() {
     shift 2
     t0=$(now_ms)
     last_rc=0
-    last_out=$(drt_on "$h" search "$key" --json --timeout "$SEARCH_MS" --control "$(ctl "$h")" "$@" 2>"$tmp/search.err") || last_rc=$?
+    last_out=$(drt_on "$h" search "$key" --json --timeout "$SEARCH_MS" --control "$(ctl "$h")" "$@" 2>"$tmp/search$h.err") || last_rc=$?
     last_ms=$(($(now_ms) - t0))
+    calls=$((calls + 1)) calls_ms=$((calls_ms + last_ms))
+    echo "$(date +%T.%3N) host $h search ${key:0:8}..${key: -8} $* -> exit $last_rc in ${last_ms}ms: $last_out" >>"$tmp/searches.log"
     # 0 found, 1 nothing found, 4 failed (may happen under loss); anything else is a broken command
-    ((last_rc <= 1 || last_rc == 4)) || fail "host $h: drt search exited $last_rc: $(head -n 2 "$tmp/search.err" | tr '\n' ' ')"
+    ((last_rc <= 1 || last_rc == 4)) || fail "host $h: drt search exited $last_rc: $(head -n 2 "$tmp/search$h.err" | tr '\n' ' ')"
 }
 
 # exact_ok H I: one exact search from host H for key I returned key I with its owner's data and the owner's endpoint.
@@ -264,23 +276,70 @@ nearest_ok() {
     done
 }
 
-# Exact: from every host, every key of every other host.
-n=0
-for ((h = 1; h <= HOSTS; h++)); do
+# on_hosts FUNCTION HOST...: runs FUNCTION HOST for each host at once, in the background (searches from different
+# hosts are independent); each writes "NAME=VALUE" lines to $tmp/wHOST.stats. Waits for all of them; when one failed,
+# prints what it said and fails. Adds the workers' search counts to this stage's.
+on_hosts() {
+    local fn=$1 h bad=0 i
+    shift
+    local -a wp=()
+    for h in "$@"; do
+        : >"$tmp/w$h.stats"
+        (calls=0 calls_ms=0; "$fn" "$h"; echo "calls=$calls calls_ms=$calls_ms" >>"$tmp/w$h.stats") >"$tmp/w$h.out" 2>&1 &
+        wp+=($!)
+        workers+=($!)
+    done
+    for i in "${!wp[@]}"; do wait "${wp[i]}" || bad=1; done
+    workers=()
+    calls=$((calls + $(stat_sum calls "$@"))) calls_ms=$((calls_ms + $(stat_sum calls_ms "$@")))
+    if ((bad)); then
+        for h in "$@"; do grep -h "FAIL" "$tmp/w$h.out" || true; done
+        fail "$fn: a host's searches failed (above)"
+    fi
+}
+# stat_sum NAME HOST...: the sum of NAME=VALUE over those hosts' stats of the last on_hosts run; stat_max the largest.
+stat_sum() {
+    local name=$1 h sum=0 v
+    shift
+    for h in "$@"; do
+        v=$(tr ' ' '\n' <"$tmp/w$h.stats" | sed -n "s/^$name=//p" | tail -n 1)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+stat_max() {
+    local name=$1 h max=0 v
+    shift
+    for h in "$@"; do
+        v=$(tr ' ' '\n' <"$tmp/w$h.stats" | sed -n "s/^$name=//p" | tail -n 1)
+        ((${v:-0} > max)) && max=$v
+    done
+    echo "$max"
+}
+
+all=()
+for ((h = 1; h <= HOSTS; h++)); do all+=("$h"); done
+
+# Exact: from host H, every key of every other live host (DEAD_HOST's keys skipped), each polled until found.
+exact_worker() {
+    local h=$1 i n=0
     for ((i = 0; i < 2 * HOSTS; i++)); do
-        ((owner[i] == h)) && continue
+        ((owner[i] == h || owner[i] == ${dead:-0})) && continue
         exact_found_eventually "$h" "$i"
         n=$((n + 1))
     done
-done
-ok "exact: $n searches across hosts (every host for every other host's keys) found the key with its owner's data and address"
+    echo "n=$n" >>"$tmp/w$h.stats"
+}
+dead=0
+on_hosts exact_worker "${all[@]}"
+ok "exact: $(stat_sum n "${all[@]}") searches across hosts (every host for every other host's keys) found the key with its owner's data and address"
 
 [[ -z ${NETNS_FORCE_FAIL:-} ]] || fail "forced failure (NETNS_FORCE_FAIL is set)"
 
 # Nearest: from every host, a target 1 above another host's key, and one between two keys (3/25 of the gap above
 # one), each with the answer computed here.
-n=0
-for ((h = 1; h <= HOSTS; h++)); do
+nearest_worker() {
+    local h=$1 i t e
     i=$(((2 * h + 1) % (2 * HOSTS)))
     ((owner[i] == h)) && i=$(((i + 1) % (2 * HOSTS)))
     nearest_ok "$h" "${keys[i]:0:56}$(printf '%08x' $((0x${keys[i]: -8} + 1)))" "$i"
@@ -288,9 +347,10 @@ for ((h = 1; h <= HOSTS; h++)); do
     e=$(nearest_expected "$h" "$t")
     [[ -n $e ]] || fail "internal: no unambiguous nearest for first byte $t from host $h"
     nearest_ok "$h" "$(printf '%02x%062d' "$t" 0)" "$e"
-    n=$((n + 2))
-done
-ok "nearest: $n --nearest searches returned the numerically nearest key (1 above a key, and between two keys)"
+    echo "n=2" >>"$tmp/w$h.stats"
+}
+on_hosts nearest_worker "${all[@]}"
+ok "nearest: $(stat_sum n "${all[@]}") --nearest searches returned the numerically nearest key (1 above a key, and between two keys)"
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Host 3 dies (SIGKILL: no goodbye). Its keys must vanish for the others, and the rest must still be found.
@@ -305,31 +365,27 @@ mapfile -t dead_keys < <(keys_of "$KILLED")
 say "killed host $KILLED's drt node with SIGKILL ($(elapsed))"
 
 deadline=$((killed_at + REPAIR_S))
-for h in "${live[@]}"; do
+# Vanished: from host H, the killed host's keys are not found, and the search said so (rather than running out of time).
+vanish_worker() {
+    local h=$1 i
     for i in "${dead_keys[@]}"; do
         while :; do
             search "$h" "${keys[i]}"
-            # vanished: nothing found, and said so (not a search that ran out of time)
             if ((last_rc == 1)) && ! grep -q '"timed_out"' <<<"$last_out"; then break; fi
-            (($(date +%s) < deadline)) || fail "host $h: key $i of the killed host 3 still answers (or times out) ${REPAIR_S}s after the kill (exit $last_rc): ${last_out:-nothing}"
+            (($(date +%s) < deadline)) || fail "host $h: key $i of the killed host $KILLED still answers (or times out) ${REPAIR_S}s after the kill (exit $last_rc): ${last_out:-nothing}"
             sleep 0.5
         done
     done
-done
+}
+on_hosts vanish_worker "${live[@]}"
 ok "repair: host $KILLED's ${#dead_keys[@]} keys not found from the ${#live[@]} other hosts $(($(date +%s) - killed_at))s after the SIGKILL"
 
-n=0
-for h in "${live[@]}"; do
-    for ((i = 0; i < 2 * HOSTS; i++)); do
-        ((owner[i] == h || owner[i] == KILLED)) && continue
-        exact_found_eventually "$h" "$i"
-        n=$((n + 1))
-    done
-done
-ok "repair: the other hosts' keys still found ($n exact searches)"
+dead=$KILLED
+on_hosts exact_worker "${live[@]}"
+ok "repair: the other hosts' keys still found ($(stat_sum n "${live[@]}") exact searches)"
 
-n=0
-for h in "${live[@]}"; do
+nearest_dead_worker() {
+    local h=$1 i t e n=0
     for i in "${dead_keys[@]}"; do
         t=$((first[i] + 3))
         e=$(nearest_expected "$h" "$t" "$KILLED")
@@ -337,7 +393,10 @@ for h in "${live[@]}"; do
         nearest_ok "$h" "$(printf '%02x%062d' "$t" 0)" "$e"
         n=$((n + 1))
     done
-done
+    echo "n=$n" >>"$tmp/w$h.stats"
+}
+on_hosts nearest_dead_worker "${live[@]}"
+n=$(stat_sum n "${live[@]}")
 ((n > 0)) || fail "internal: no nearest target next to the killed host's keys"
 ok "repair: $n --nearest searches next to the killed host's keys returned the nearest live key"
 
@@ -351,13 +410,14 @@ for h in "${live[@]}"; do
 done
 say "loss: nftables drops 10% of inbound UDP on hosts ${live[*]} (each search below may be retried twice)"
 
-n=0 retried=0 tries_total=0 slowest=0
-for ((round = 1; round <= LOSS_ROUNDS; round++)); do
-    for h in "${live[@]}"; do
+# From host H, LOSS_ROUNDS times every key of every other live host: one exact search, retried up to twice.
+loss_worker() {
+    local h=$1 round i try n=0 retried=0 tries=0 slowest=0
+    for ((round = 1; round <= LOSS_ROUNDS; round++)); do
         for ((i = 0; i < 2 * HOSTS; i++)); do
             ((owner[i] == h || owner[i] == KILLED)) && continue
             for ((try = 1; try <= LOSS_TRIES; try++)); do
-                tries_total=$((tries_total + 1))
+                tries=$((tries + 1))
                 exact_ok "$h" "$i" && break
                 ((try < LOSS_TRIES)) || fail "loss: host $h: exact search for key $i (host ${owner[i]}) failed $LOSS_TRIES times (exit $last_rc): ${last_out:-nothing}"
             done
@@ -366,13 +426,15 @@ for ((round = 1; round <= LOSS_ROUNDS; round++)); do
             n=$((n + 1))
         done
     done
-done
+    echo "n=$n retried=$retried tries=$tries slowest=$slowest" >>"$tmp/w$h.stats"
+}
+on_hosts loss_worker "${live[@]}"
 dropped=0
 for h in "${live[@]}"; do
     c=$(ip netns exec "drt-h$h" nft -j list chain inet drt in | jq '[.nftables[] | .rule? // empty | .expr[] | .counter? // empty | .packets] | add // 0')
     dropped=$((dropped + c))
 done
 ((dropped > 0)) || fail "loss: the nftables rules dropped no packet (is numgen random working?)"
-ok "loss: $n exact searches under 10% UDP loss all succeeded ($retried needed a retry, $tries_total tries, slowest ${slowest}ms; nftables dropped $dropped packets)"
+ok "loss: $(stat_sum n "${live[@]}") exact searches under 10% UDP loss all succeeded ($(stat_sum retried "${live[@]}") needed a retry, $(stat_sum tries "${live[@]}") tries, slowest $(stat_max slowest "${live[@]}")ms; nftables dropped $dropped packets)"
 
 say "passed $checks checks in $(elapsed)"
