@@ -123,7 +123,9 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+leftovers=$(drt_namespaces | tr '\n' ' ')
 cleanup_all   # leftovers of an earlier run
+[[ -z $leftovers ]] || say "removed what an earlier run left: namespaces ${leftovers% } and the processes in them"
 ip netns add drt-probe >/dev/null 2>&1 || skip "ip netns does not work here ($(ip netns add drt-probe 2>&1 | head -n 1))"
 probe_nft=$(ip netns exec drt-probe nft add table inet drtprobe 2>&1) || skip "nftables does not work in a namespace here (${probe_nft:-nft failed})"
 ip netns del drt-probe
