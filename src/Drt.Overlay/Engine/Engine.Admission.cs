@@ -72,6 +72,15 @@ internal sealed partial class Engine
     private TokenBucket _handshakeBucket;
     private long _admittedAt;
 
+    /// <summary>Peers in the peer table (engine thread; for tests of what unproven sources may cause).</summary>
+    internal int PeerCount => _peers.Count;
+
+    /// <summary>Requests awaiting answers (engine thread; for the bounds tests).</summary>
+    internal int PendingCount => _pending.Count;
+
+    /// <summary>Reassemblies in progress (engine thread; for the bounds tests).</summary>
+    internal int ReassemblyCount => _reassembler.Active;
+
     /// <summary>The per-source rate table (engine thread; tests check that it stays within its capacity).</summary>
     internal SourceRateLimiter SourceLimits => _sourceLimits;
 
