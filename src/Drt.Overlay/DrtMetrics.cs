@@ -43,6 +43,7 @@ internal sealed class DrtMetrics : IDisposable
 
     private static readonly MessageType[] s_types = AllTypes();
     private static readonly DecodeStatus[] s_statuses = Enum.GetValues<DecodeStatus>();
+    private static readonly AdmissionDrop[] s_refusals = Enum.GetValues<AdmissionDrop>();
     private static readonly DrtStatus[] s_drtStatuses = Enum.GetValues<DrtStatus>();
     private static readonly SearchMetricOutcome[] s_outcomes = Enum.GetValues<SearchMetricOutcome>();
 
@@ -158,6 +159,22 @@ internal sealed class DrtMetrics : IDisposable
         _ => "unknown",
     };
 
+    /// <summary>The stable <c>reason</c> of a datagram the admission stage refused for <paramref name="reason"/>.</summary>
+    internal static string NameOf(AdmissionDrop reason) => reason switch
+    {
+        AdmissionDrop.None => "none",
+        AdmissionDrop.Oversized => "oversized",
+        AdmissionDrop.UnspecifiedSource => "unspecified_source",
+        AdmissionDrop.BroadcastSource => "broadcast_source",
+        AdmissionDrop.MulticastSource => "multicast_source",
+        AdmissionDrop.ZeroPort => "zero_port",
+        AdmissionDrop.PrivilegedPort => "privileged_port",
+        AdmissionDrop.SourceRateLimited => "source_rate_limited",
+        AdmissionDrop.GlobalRateLimited => "global_rate_limited",
+        AdmissionDrop.HandshakeRateLimited => "handshake_rate_limited",
+        _ => "other",
+    };
+
     /// <summary>The stable <c>reason</c> of a datagram dropped for failing to decode with <paramref name="status"/>.</summary>
     internal static string NameOf(DecodeStatus status) => status switch
     {
@@ -241,6 +258,15 @@ internal sealed class DrtMetrics : IDisposable
             if (status != DecodeStatus.Ok)
             {
                 AddDrop(measurements, _engine.Counters.Dropped(status), NameOf(status));
+            }
+        }
+
+        // The admission stage's refusals (source sanity, rate limits), before any body was read.
+        foreach (AdmissionDrop reason in s_refusals)
+        {
+            if (reason != AdmissionDrop.None)
+            {
+                AddDrop(measurements, _engine.Counters.Refused(reason), NameOf(reason));
             }
         }
 

@@ -38,6 +38,9 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     /// <summary>The bytes written since the last <see cref="Reset"/>, as memory (valid until the next write or reset).</summary>
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
 
+    /// <summary>The bytes written so far, writable (to patch a header after the body is written).</summary>
+    public Span<byte> WrittenBytes => _buffer.AsSpan(0, _written);
+
     /// <summary>Forgets what was written; keeps the array.</summary>
     public void Reset() => _written = 0;
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using MessagePack;
 
@@ -59,6 +60,26 @@ internal static class WireCodec
             return header.Type != T.Type ? DecodeStatus.WrongType : DecodeStatus.Truncated;
         }
 
+        if ((header.Flags & HeaderFlags.Padded) != 0)
+        {
+            // Padding: the last two bytes count the padding bytes before them; neither is part of the body.
+            ReadOnlySpan<byte> span = datagram.Span;
+            if (span.Length < WireHeader.Size + PaddingCountSize)
+            {
+                message = default;
+                return DecodeStatus.Truncated;
+            }
+
+            int padding = BinaryPrimitives.ReadUInt16BigEndian(span[^PaddingCountSize..]);
+            if (padding + PaddingCountSize > span.Length - WireHeader.Size)
+            {
+                message = default;
+                return DecodeStatus.Malformed;
+            }
+
+            datagram = datagram[..^(padding + PaddingCountSize)];
+        }
+
         var reader = new WireReader(datagram[WireHeader.Size..]);
         DecodeStatus status = T.TryRead(ref reader, out message);
         if (status == DecodeStatus.Ok)
@@ -72,6 +93,32 @@ internal static class WireCodec
         }
 
         return status;
+    }
+
+    /// <summary>Bytes after the padding that count it (<see cref="HeaderFlags.Padded"/>).</summary>
+    public const int PaddingCountSize = 2;
+
+    /// <summary>
+    /// Pads the datagram in <paramref name="buffer"/> (as <see cref="Encode{T}(in WireHeader, in T, PooledBufferWriter)"/>
+    /// left it) to at least <paramref name="length"/> bytes: sets <see cref="HeaderFlags.Padded"/> and appends zero
+    /// bytes and their count. A datagram already that long is left alone. Returns the datagram.
+    /// </summary>
+    public static ReadOnlySpan<byte> Pad(PooledBufferWriter buffer, int length)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        int written = buffer.WrittenCount;
+        if (written >= length || written < WireHeader.Size)
+        {
+            return buffer.WrittenSpan;
+        }
+
+        int padding = Math.Min(Math.Max(length - written - PaddingCountSize, 0), ushort.MaxValue);
+        Span<byte> tail = buffer.GetSpan(padding + PaddingCountSize);
+        tail[..padding].Clear();
+        BinaryPrimitives.WriteUInt16BigEndian(tail[padding..], (ushort)padding);
+        buffer.Advance(padding + PaddingCountSize);
+        buffer.WrittenBytes[WireHeader.FlagsOffset] |= (byte)HeaderFlags.Padded;
+        return buffer.WrittenSpan;
     }
 
     /// <summary>Reads the header and the body in one step (for tests and tools; the engine switches on the header).</summary>

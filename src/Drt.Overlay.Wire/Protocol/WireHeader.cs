@@ -14,6 +14,13 @@ internal enum HeaderFlags : byte
     /// reject bodies with trailing bytes, so a node that sets it must know its peers read it.
     /// </summary>
     Authenticated = 0x01,
+
+    /// <summary>
+    /// The body is followed by padding: any bytes, then their count as a big-endian u16 (the two count bytes not
+    /// included). A requester pads so that the answer it wants is no larger than its request (anti-amplification,
+    /// docs/protocol.md); the receiver strips the padding before decoding the body.
+    /// </summary>
+    Padded = 0x02,
 }
 
 /// <summary>What a node expects of every header it accepts: one network, one application major version.</summary>

@@ -72,7 +72,7 @@ internal sealed partial class Engine
         {
             if (member.PeerId != SelfPeerId && !local.HeardFrom.Contains(member.Key))
             {
-                SendRequest(request with { ValidateKey = member.Key }, member.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true);
+                SendRequest(request with { ValidateKey = member.Key }, member.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true, padTo: LeafSetPadding(local));
             }
         }
     }

@@ -25,7 +25,7 @@ internal sealed partial class Engine
         // The timestamp is our own clock; the pong echoes it, so the RTT needs no per-probe state beyond the
         // pending entry that limits retransmissions.
         var ping = new Ping((ulong)now);
-        if (!SendRequest(ping, peerId, RequestKind.Probe, owner: 0, attempt, messageId, now, maintenance: true))
+        if (!SendRequest(ping, peerId, RequestKind.Probe, owner: 0, attempt, messageId, now, maintenance: true, padTo: PongMaxSize))
         {
             _probeObserver?.Invoke(EndpointOf(peerId).ToIPEndPoint(), false, 0);
         }
@@ -38,8 +38,8 @@ internal sealed partial class Engine
             return;
         }
 
-        // Stateless: a ping from anyone gets a pong of about its own size (no amplification, no state).
-        Send(new Pong(ping.Timestamp, observed), header.MessageId, source);
+        // Stateless: a ping from anyone gets a pong no larger than itself (probes are padded; no state).
+        Reply(new Pong(ping.Timestamp, observed), header, datagram.Length, source);
     }
 
     private void OnPong(ReadOnlyMemory<byte> datagram, in WireHeader header, System.Net.SocketAddress source, long now)

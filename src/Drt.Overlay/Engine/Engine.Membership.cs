@@ -124,7 +124,7 @@ internal sealed partial class Engine
         // Keys spread over what we know, cut to what the solicit paid for (no amplification).
         int fit = Math.Clamp((datagram.Length - WireHeader.Size - 40) / (Key256.Size + 2), 0, AdvertiseKeys);
         int count = SpreadKeys(_advertised.AsSpan(0, fit));
-        Send(new Advertise(solicit.NonceHash, new WireList<WireKey>(_advertised.AsMemory(0, count))), header.MessageId, source);
+        Reply(new Advertise(solicit.NonceHash, new WireList<WireKey>(_advertised.AsMemory(0, count))), header, datagram.Length, source);
     }
 
     private void OnRequest(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source)
@@ -147,9 +147,10 @@ internal sealed partial class Engine
             return; // dropped silently: no oracle
         }
 
-        // A joiner that named its key and has now proved it receives at that address is worth knowing: kept for the
-        // next joiner's advertise (a resolve-only bootstrap node knows the ring only this way). Leaf sets learn of it
-        // as they always do, from its own placement. Once: the commitment's sender is forgotten.
+        // A joiner that named its key, at the address it sends from, is worth knowing: kept for the next joiner's
+        // advertise (a resolve-only bootstrap node knows the ring only this way). It is only a hint: whoever is told of
+        // it verifies it (an inquire with a fresh nonce) before it enters a table, and leaf sets learn of it as they
+        // always do, from its own placement. Once: the commitment's sender is forgotten.
         if (_recentSolicitSenders[committed] is { } sender)
         {
             _recentSolicitSenders[committed] = null;
@@ -159,16 +160,33 @@ internal sealed partial class Engine
             }
         }
 
-        // The joiner has proved it receives at its address: entries first, then the ack that ends its handshake.
+        // Entries first, then the ack that ends the joiner's handshake. The nonce was the joiner's own, so it proves
+        // nothing about its address: to an address not yet proven the answers together stay within the request's
+        // size (the joiner pads its request for the entries it wants).
+        bool routable = IsRoutable(source);
+        int budget = datagram.Length - AckSize;
         foreach (WireKey wanted in request.Keys)
         {
             if (TryEntryOf(wanted.Key, out RouteEntry entry))
             {
-                Send(new Flood(FloodFlags.NoAck, wanted.Key, entry, null, default), NewMessageId(), source, maintenance: true);
+                var flood = new Flood(FloodFlags.NoAck, wanted.Key, entry, null, default);
+                if (!routable)
+                {
+                    int size = EncodedSize(flood);
+                    if (size > budget)
+                    {
+                        Counters.AmplificationLimited++;
+                        continue;
+                    }
+
+                    budget -= size;
+                }
+
+                Send(flood, NewMessageId(), source, maintenance: true);
             }
         }
 
-        Send(new Ack(AckFlags.None), header.MessageId, source);
+        Reply(new Ack(AckFlags.None), header, datagram.Length, source);
     }
 
     // ------------------------------------------------------------------ join handshake (joiner's side)
@@ -187,7 +205,7 @@ internal sealed partial class Engine
         }
 
         var request = new Request(_joinNonce, new WireList<WireKey>(_advertised.AsMemory(0, count)));
-        SendRequest(request, pending.PeerId, RequestKind.JoinRequest, pending.Owner, attempt: 0, NewMessageId(), now, maintenance: true);
+        SendRequest(request, pending.PeerId, RequestKind.JoinRequest, pending.Owner, attempt: 0, NewMessageId(), now, maintenance: true, padTo: AckSize + (count * JoinFloodMaxSize));
     }
 
     private void OnAck(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
@@ -315,7 +333,20 @@ internal sealed partial class Engine
 
     private void OnFlood(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
     {
-        if (!TryDecode(datagram, header, out Flood flood) || !TryPeerOf(flood.Entry.Endpoint, out int peerId) || peerId == SelfPeerId)
+        if (!TryDecode(datagram, header, out Flood flood))
+        {
+            return;
+        }
+
+        // From an address that has not proved return routability only a flood about itself counts (a joiner's
+        // announcement): anything else would make us keep state for, and send inquiries to, a third party.
+        if (!IsRoutable(source) && !flood.Entry.Endpoint.Equals(SourceEndpoint(source)))
+        {
+            Counters.Unsolicited++;
+            return;
+        }
+
+        if (!TryPeerOf(flood.Entry.Endpoint, out int peerId) || peerId == SelfPeerId)
         {
             return;
         }
@@ -422,12 +453,12 @@ internal sealed partial class Engine
         var request = new LeafSetRequest(Key256.Zero, new RouteEntry(local.Key, _selfEndpoint));
         if (local.LeafSet.Smaller.Length > 0 && local.LeafSet.Smaller[0] is { PeerId: not SelfPeerId } left)
         {
-            SendRequest(request with { ValidateKey = left.Key }, left.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true);
+            SendRequest(request with { ValidateKey = left.Key }, left.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true, padTo: LeafSetPadding(local));
         }
 
         if (local.LeafSet.Larger.Length > 0 && local.LeafSet.Larger[0] is { PeerId: not SelfPeerId } right && right.PeerId != (local.LeafSet.Smaller.Length > 0 ? local.LeafSet.Smaller[0].PeerId : int.MinValue))
         {
-            SendRequest(request with { ValidateKey = right.Key }, right.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true);
+            SendRequest(request with { ValidateKey = right.Key }, right.PeerId, RequestKind.LeafSet, owner, 0, NewMessageId(), now, maintenance: true, padTo: LeafSetPadding(local));
         }
     }
 
@@ -484,7 +515,7 @@ internal sealed partial class Engine
         if (TryFindPeer(local.LeafSet.Smaller, request.PeerId, out Key256 key) || TryFindPeer(local.LeafSet.Larger, request.PeerId, out key))
         {
             var retry = new LeafSetRequest(key, new RouteEntry(local.Key, _selfEndpoint));
-            SendRequest(retry, request.PeerId, RequestKind.LeafSet, request.Owner, request.Attempt + 1, request.MessageId, now, maintenance: true);
+            SendRequest(retry, request.PeerId, RequestKind.LeafSet, request.Owner, request.Attempt + 1, request.MessageId, now, maintenance: true, padTo: LeafSetPadding(local));
         }
     }
 
@@ -498,7 +529,7 @@ internal sealed partial class Engine
         LocalKey? local = FindLocal(request.ValidateKey);
         if (local is null)
         {
-            Send(new LeafSetReply(LeafSetReplyFlags.NotMine, request.ValidateKey, default, default), header.MessageId, source, maintenance: true);
+            Reply(new LeafSetReply(LeafSetReplyFlags.NotMine, request.ValidateKey, default, default), header, datagram.Length, source, maintenance: true);
             return;
         }
 
@@ -510,12 +541,7 @@ internal sealed partial class Engine
 
         int left = Entries(local.LeafSet.Smaller, _leftEntries);
         int right = Entries(local.LeafSet.Larger, _rightEntries);
-        var reply = new LeafSetReply(
-            Joined ? LeafSetReplyFlags.None : LeafSetReplyFlags.Joining,
-            local.Key,
-            new WireList<RouteEntry>(_leftEntries.AsMemory(0, left)),
-            new WireList<RouteEntry>(_rightEntries.AsMemory(0, right)));
-        Send(reply, header.MessageId, source, maintenance: true);
+        ReplyLeafSet(Joined ? LeafSetReplyFlags.None : LeafSetReplyFlags.Joining, local.Key, left, right, header, datagram.Length, source);
     }
 
     private void OnLeafSetReply(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
@@ -673,7 +699,7 @@ internal sealed partial class Engine
     {
         ref Verification v = ref _verifications[slot];
         var inquire = new Inquire(InquireFlags.None, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength));
-        if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true))
+        if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true, padTo: BareAuthoritySize))
         {
             v = default;
         }
@@ -782,6 +808,7 @@ internal sealed partial class Engine
 
         _cache.RemoveAll(n => n.PeerId == peerId);
         _peers[peerId].Verified = false;
+        _peers[peerId].Routable = false;
     }
 
     /// <summary>A remote key is gone (revoked by its owner, or no longer held there): out of every table, gaps repaired.</summary>

@@ -100,7 +100,7 @@ internal sealed partial class Engine
 
         if (_keys.Count == 0)
         {
-            Send(new Error(ErrorCode.Unsupported, 0), header.MessageId, source); // resolve-only: routes for no one
+            Reply(new Error(ErrorCode.Unsupported, 0), header, datagram.Length, source); // resolve-only: routes for no one
             return;
         }
 
@@ -108,28 +108,28 @@ internal sealed partial class Engine
         {
             // A retransmission whose first copy we took (our ack was lost), or a copy over another path.
             Counters.RoutesDuplicate++;
-            Send(new RouteAck(deliveredBefore ? RouteAckStatus.Duplicate : RouteAckStatus.Accepted), header.MessageId, source);
+            Reply(new RouteAck(deliveredBefore ? RouteAckStatus.Duplicate : RouteAckStatus.Accepted), header, datagram.Length, source);
             return;
         }
 
         if (route.Ttl == 0)
         {
             Counters.RoutesTtlExpired++;
-            Send(new RouteAck(RouteAckStatus.TtlExpired), header.MessageId, source);
+            Reply(new RouteAck(RouteAckStatus.TtlExpired), header, datagram.Length, source);
             return;
         }
 
         if (!TryTakeRouteSlot(out int index))
         {
             Counters.RoutesBusy++;
-            Send(new RouteAck(RouteAckStatus.Busy), header.MessageId, source);
+            Reply(new RouteAck(RouteAckStatus.Busy), header, datagram.Length, source);
             return;
         }
 
         _routeSlots![index]!.Fill(route.RouteId, route.Target, (byte)(route.Ttl - 1), (byte)Math.Min(route.Hops + 1, byte.MaxValue), route.Origin, route.Channel, route.Payload.Span, completed: null);
         SeeRoute(route.RouteId, delivered: false);
         bool delivered = ForwardOrDeliver(index, now);
-        Send(new RouteAck(delivered ? RouteAckStatus.Delivered : RouteAckStatus.Accepted), header.MessageId, source);
+        Reply(new RouteAck(delivered ? RouteAckStatus.Delivered : RouteAckStatus.Accepted), header, datagram.Length, source);
     }
 
     /// <summary>

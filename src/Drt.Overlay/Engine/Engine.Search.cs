@@ -255,7 +255,7 @@ internal sealed partial class Engine
             new WireList<WireEndpoint>(op.PathBuffer.AsMemory(0, pathLength)));
 
         op.InFlight[messageId] = node;
-        if (!SendRequest(message, node.PeerId, RequestKind.Lookup, op.Slot, attempt, messageId, now))
+        if (!SendRequest(message, node.PeerId, RequestKind.Lookup, op.Slot, attempt, messageId, now, padTo: LookupPadding(message.Want)))
         {
             op.InFlight.Remove(messageId);
             l.OnUnreachable(node);
@@ -386,6 +386,14 @@ internal sealed partial class Engine
             return;
         }
 
+        if ((RequestKind)request.Kind == RequestKind.Inquire && error.Code == ErrorCode.TooLarge && request.Attempt + 1 < _options.MaxAttempts)
+        {
+            // The owner's answer is larger than our inquire and it has not seen us answer yet: it probed us before
+            // refusing (anti-amplification), so by now it has our pong. Ask again.
+            SendInquire(op, node, request.Attempt + 1, NewMessageId(), now);
+            return;
+        }
+
         op.Lookup.OnRejected(node, error.Code == ErrorCode.Busy ? HopOutcome.TooBusy : HopOutcome.None);
         if ((RequestKind)request.Kind == RequestKind.Inquire)
         {
@@ -430,7 +438,7 @@ internal sealed partial class Engine
     {
         var inquire = new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, node.Key, op.Nonce);
         op.InFlight[messageId] = node;
-        if (!SendRequest(inquire, node.PeerId, RequestKind.Inquire, op.Slot, attempt, messageId, now))
+        if (!SendRequest(inquire, node.PeerId, RequestKind.Inquire, op.Slot, attempt, messageId, now, padTo: _transport.MaxDatagramSize))
         {
             op.InFlight.Remove(messageId);
             op.Lookup.OnUnreachable(node);
@@ -566,7 +574,7 @@ internal sealed partial class Engine
         if (_keys.Count == 0)
         {
             // A resolve-only instance does not route for others (DRT semantics).
-            Send(new Error(ErrorCode.Unsupported, 0), header.MessageId, source);
+            Reply(new Error(ErrorCode.Unsupported, 0), header, datagram.Length, source);
             return;
         }
 
@@ -586,8 +594,7 @@ internal sealed partial class Engine
             flags &= ~LookupReplyFlags.Covering; // not yet the authority for its range: the searcher asks on
         }
 
-        var reply = new LookupReply(flags, new WireList<RouteEntry>(_replyEntries.AsMemory(0, count)));
-        Send(reply, header.MessageId, source);
+        ReplyLookup(flags, count, header, datagram.Length, source);
     }
 
     /// <summary>
@@ -713,7 +720,7 @@ internal sealed partial class Engine
         LocalKey? local = FindLocal(inquire.ValidateKey);
         if (local is null)
         {
-            Send(new Authority(AuthorityFlags.NotMine, inquire.ValidateKey, inquire.Nonce, null, default), header.MessageId, source);
+            Reply(new Authority(AuthorityFlags.NotMine, inquire.ValidateKey, inquire.Nonce, null, default), header, datagram.Length, source);
             return;
         }
 
@@ -733,7 +740,7 @@ internal sealed partial class Engine
                 default);
         }
 
-        Send(new Authority(AuthorityFlags.None, local.Key, inquire.Nonce, record, default), header.MessageId, source);
+        Reply(new Authority(AuthorityFlags.None, local.Key, inquire.Nonce, record, default), header, datagram.Length, source);
     }
 
     private readonly WireEndpoint[] _selfEndpoints = new WireEndpoint[1];

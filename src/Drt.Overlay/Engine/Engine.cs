@@ -84,6 +84,7 @@ internal sealed partial class Engine : IDatagramReceiver
         _pending = new PendingRequests(options.MaxPending);
         _scratchAddress = new SocketAddress(transport.AddressFamily == AddressFamily.InterNetworkV6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork);
         _searchSlots = new SearchOperation?[options.MaxSearches];
+        InitAdmission();
     }
 
     /// <summary>How often, at most, the engine republishes <see cref="Snapshot"/> when nothing marked it stale: 0.25 s.</summary>
@@ -225,16 +226,9 @@ internal sealed partial class Engine : IDatagramReceiver
     /// </summary>
     private void Receive(ReadOnlyMemory<byte> datagram, SocketAddress source, long now, bool reassembled = false)
     {
-        // Cheapest check first: the fixed header rejects other protocols, versions and networks.
-        DecodeStatus status = WireHeader.TryRead(datagram.Span, _context, out WireHeader header);
-        if (!reassembled)
+        // Admission (Engine.Admission.cs), cheapest check first: size, header, source sanity, rate limits.
+        if (!AdmitDatagram(datagram, source, now, reassembled, out WireHeader header))
         {
-            Counters.CountReceived(status == DecodeStatus.Ok ? header.Type : EngineCounters.NoHeader, datagram.Length);
-        }
-
-        if (status != DecodeStatus.Ok)
-        {
-            Counters.Drop(status);
             return;
         }
 
@@ -333,6 +327,7 @@ internal sealed partial class Engine : IDatagramReceiver
 
         peer.LastHeard = now;
         peer.ConsecutiveTimeouts = 0;
+        peer.Routable = true; // it echoed a random id we sent to this address: return routability (anti-amplification)
         return true;
     }
 
@@ -346,11 +341,19 @@ internal sealed partial class Engine : IDatagramReceiver
 
     // ------------------------------------------------------------------ send
 
-    /// <summary>Encodes and sends one datagram; counts it.</summary>
-    private bool Send<T>(in T message, ulong messageId, SocketAddress destination, bool maintenance = false)
+    /// <summary>
+    /// Encodes and sends one datagram; counts it. <paramref name="padTo"/>: pad a request to that many bytes (capped
+    /// by the datagram size) so that its answer may be as large (anti-amplification, docs/protocol.md).
+    /// </summary>
+    private bool Send<T>(in T message, ulong messageId, SocketAddress destination, bool maintenance = false, int padTo = 0)
         where T : struct, IWireMessage<T>
     {
         ReadOnlySpan<byte> datagram = WireCodec.Encode(WireHeader.Create(_context, T.Type, messageId), message, _out);
+        if (padTo > datagram.Length)
+        {
+            datagram = WireCodec.Pad(_out, Math.Min(padTo, _transport.MaxDatagramSize));
+        }
+
         if (datagram.Length <= _transport.MaxDatagramSize)
         {
             return SendDatagram(datagram, T.Type, destination, maintenance);
@@ -427,7 +430,7 @@ internal sealed partial class Engine : IDatagramReceiver
     /// Sends a request to a peer and tracks it: the deadline is the peer's RTO (RFC 6298), doubled per attempt.
     /// Returns false when the pending table is full or the send failed (the caller treats it as a timeout).
     /// </summary>
-    private bool SendRequest<T>(in T message, int peerId, RequestKind kind, int owner, int attempt, ulong messageId, long now, bool maintenance = false)
+    private bool SendRequest<T>(in T message, int peerId, RequestKind kind, int owner, int attempt, ulong messageId, long now, bool maintenance = false, int padTo = 0)
         where T : struct, IWireMessage<T>
     {
         ref Peer peer = ref _peers[peerId];
@@ -448,7 +451,7 @@ internal sealed partial class Engine : IDatagramReceiver
             return false;
         }
 
-        if (!Send(message, messageId, peer.Address, maintenance))
+        if (!Send(message, messageId, peer.Address, maintenance, padTo))
         {
             _pending.Remove(messageId);
             return false;

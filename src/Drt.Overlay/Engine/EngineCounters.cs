@@ -22,6 +22,7 @@ internal sealed class EngineCounters
     private const int TypeSlots = (int)MessageTypes.Last + 1;
 
     private readonly long[] _dropped = new long[Enum.GetValues<DecodeStatus>().Length];
+    private readonly long[] _refused = new long[Enum.GetValues<AdmissionDrop>().Length];
     private readonly long[] _receivedByType = new long[TypeSlots];
     private readonly long[] _receivedBytesByType = new long[TypeSlots];
     private readonly long[] _sentByType = new long[TypeSlots];
@@ -119,6 +120,36 @@ internal sealed class EngineCounters
 
     /// <summary>Counts a datagram dropped with <paramref name="status"/>.</summary>
     public void Drop(DecodeStatus status) => _dropped[(int)status]++;
+
+    /// <summary>Datagrams refused by the admission checks (size, source, rate limits) for <paramref name="reason"/>.</summary>
+    public long Refused(AdmissionDrop reason) => Volatile.Read(ref _refused[(int)reason]);
+
+    /// <summary>All datagrams refused by the admission checks.</summary>
+    public long RefusedTotal
+    {
+        get
+        {
+            long total = 0;
+            foreach (long n in _refused)
+            {
+                total += n;
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Counts a datagram refused for <paramref name="reason"/>.</summary>
+    public void Refuse(AdmissionDrop reason) => _refused[(int)reason]++;
+
+    /// <summary>
+    /// Answers to addresses that have not proved return routability that would have been larger than the request:
+    /// cut to fit, replaced by an error, or not sent (anti-amplification).
+    /// </summary>
+    public long AmplificationLimited { get; set; }
+
+    /// <summary>Sources whose rate bucket was taken over by a new source (the table was full in that set).</summary>
+    public long RateLimiterEvictions { get; set; }
 
     /// <summary>
     /// Datagrams received whose header said <paramref name="type"/> (<see cref="NoHeader"/>: whose header did not

@@ -37,6 +37,44 @@ internal sealed record EngineOptions
     /// <summary>Most routed messages this instance is responsible for at once (originated or forwarded, unacknowledged).</summary>
     public int MaxRoutesInFlight { get; init; } = 256;
 
+    /// <summary>
+    /// Whether datagrams from source ports below 1024 are accepted. Off by default: overlay nodes use unprivileged
+    /// ports, and a privileged source port is usually a reflector (DNS 53, NTP 123, SSDP's 1900 aside) answering a
+    /// spoofed request of someone else's.
+    /// </summary>
+    public bool AllowPrivilegedSourcePorts { get; init; }
+
+    /// <summary>
+    /// Datagrams per second one source address (address and port) may send on average (token bucket refill).
+    /// Default 1,000: maintenance is about half a datagram per second per node and searches are bursty, so an honest
+    /// peer never gets near it.
+    /// </summary>
+    public int SourceRate { get; init; } = 1_000;
+
+    /// <summary>Datagrams one source may send at once (the bucket's depth). Default 2,000.</summary>
+    public int SourceBurst { get; init; } = 2_000;
+
+    /// <summary>Datagrams per second from all sources together (default 50,000: below what one engine thread handles).</summary>
+    public int GlobalRate { get; init; } = 50_000;
+
+    /// <summary>Datagrams at once from all sources together. Default 50,000.</summary>
+    public int GlobalBurst { get; init; } = 50_000;
+
+    /// <summary>
+    /// Join handshake datagrams (solicits and requests) per second from all sources together: the expensive first
+    /// contacts (and, in membership modes, the key agreements) get their own smaller bucket. Default 500.
+    /// </summary>
+    public int HandshakeRate { get; init; } = 500;
+
+    /// <summary>Join handshake datagrams at once. Default 2,000 (a thousand nodes joining through one bootstrap node).</summary>
+    public int HandshakeBurst { get; init; } = 2_000;
+
+    /// <summary>
+    /// Sources whose rate is tracked at once (rounded up to a multiple of 4); the one idle longest in its set makes
+    /// room for a new one. Default 1,024.
+    /// </summary>
+    public int MaxRateLimitedSources { get; init; } = 1_024;
+
     /// <summary>Where to find the network when alone.</summary>
     public IReadOnlyList<IPEndPoint> Bootstrap { get; init; } = [];
 
@@ -78,6 +116,23 @@ internal sealed record EngineOptions
         if (MaxPeers < 16 || MaxPending < 16 || MaxSearches is < 1 or > 65_535 || MaxRoutesInFlight < 1)
         {
             throw new DrtException(DrtError.InvalidSettings, "MaxPeers and MaxPending must be at least 16, MaxSearches in 1..65535 and MaxRoutesInFlight at least 1.");
+        }
+
+        ValidateRate(nameof(SourceRate), SourceRate, nameof(SourceBurst), SourceBurst);
+        ValidateRate(nameof(GlobalRate), GlobalRate, nameof(GlobalBurst), GlobalBurst);
+        ValidateRate(nameof(HandshakeRate), HandshakeRate, nameof(HandshakeBurst), HandshakeBurst);
+        if (MaxRateLimitedSources is < 4 or > 1 << 20)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"MaxRateLimitedSources must be in 4..{1 << 20}; it was {MaxRateLimitedSources}.");
+        }
+    }
+
+    /// <summary>A rate in 1..1,000,000 per second and a burst of at least 1 and at most 1,000,000.</summary>
+    private static void ValidateRate(string rateName, int rate, string burstName, int burst)
+    {
+        if (rate is < 1 or > TokenBucket.MaxRate || burst is < 1 or > TokenBucket.MaxRate)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"{rateName} and {burstName} must be in 1..{TokenBucket.MaxRate}; they were {rate} and {burst}.");
         }
     }
 }

@@ -24,6 +24,12 @@ internal struct Peer
 
     /// <summary>It answered a fresh nonce from this address: return routability proven.</summary>
     public bool Verified;
+
+    /// <summary>
+    /// It answered a request of ours from this address (echoing its random message id): return routability proven,
+    /// so answers to it may be larger than its requests. Weaker than <see cref="Verified"/>: nothing about its keys.
+    /// </summary>
+    public bool Routable;
 }
 
 /// <summary>
