@@ -8,6 +8,7 @@
 #
 # Environment: NETNS_DRT=/path/to/published/drt reuses a published drt instead of publishing;
 #              NETNS_FORCE_FAIL=1 fails a check on purpose (to see the cleanup on failure).
+#              NETNS_PUBLISH=framework publishes framework-dependent (the fallback) without trying self-contained;
 #              NETNS_LOGS=DIR keeps the node logs and the search log there (the temp dir goes).
 set -euo pipefail
 
@@ -140,15 +141,18 @@ if [[ -n ${NETNS_DRT:-} ]]; then
     [[ -x $NETNS_DRT ]] || fail "NETNS_DRT=$NETNS_DRT is not an executable"
     DRT=("$NETNS_DRT")
     say "drt: $NETNS_DRT (NETNS_DRT)"
-elif dotnet publish "$root/src/Drt.Node" -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true \
+elif [[ ${NETNS_PUBLISH:-} != framework ]] && dotnet publish "$root/src/Drt.Node" -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true \
     -o "$tmp/drt" -nologo -v q >"$tmp/publish.log" 2>&1; then
     DRT=("$tmp/drt/drt")
     say "drt: published self-contained single file for linux-x64 ($(elapsed))"
 else
-    tail -n 5 "$tmp/publish.log" | sed 's/^/    /'
-    say "drt: the self-contained linux-x64 publish failed; falling back to framework-dependent"
+    [[ -f $tmp/publish.log ]] && tail -n 5 "$tmp/publish.log" | sed 's/^/    /'
+    why="it failed"
+    [[ ${NETNS_PUBLISH:-} == framework ]] && why="NETNS_PUBLISH=framework"
+    say "drt: no self-contained linux-x64 publish ($why); falling back to framework-dependent"
     rm -rf "$tmp/drt"
-    dotnet publish "$root/src/Drt.Node" -c Release -o "$tmp/drt" -nologo -v q >"$tmp/publish.log" 2>&1 ||
+    # the project asks for a single file; framework-dependent needs drt.dll beside its dependencies
+    dotnet publish "$root/src/Drt.Node" -c Release --no-self-contained -p:PublishSingleFile=false -o "$tmp/drt" -nologo -v q >"$tmp/publish.log" 2>&1 ||
         { tail -n 20 "$tmp/publish.log"; fail "dotnet publish src/Drt.Node failed"; }
     DRT=(dotnet "$tmp/drt/drt.dll")
     say "drt: published framework-dependent, run with dotnet drt.dll ($(elapsed))"
