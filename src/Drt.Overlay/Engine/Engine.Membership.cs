@@ -278,24 +278,24 @@ internal sealed partial class Engine
     }
 
     /// <summary>Sends one flood of <paramref name="entry"/> to every remote member of <paramref name="local"/>'s leaf set.</summary>
-    private void FloodLeafSet(LocalKey local, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already)
+    private void FloodLeafSet(LocalKey local, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already, in SignedRecord? record = null)
     {
         foreach (NodeRef member in local.LeafSet.Smaller)
         {
-            SendFlood(member, flags, entry, already);
+            SendFlood(member, flags, entry, already, record);
         }
 
         foreach (NodeRef member in local.LeafSet.Larger)
         {
-            SendFlood(member, flags, entry, already);
+            SendFlood(member, flags, entry, already, record);
         }
     }
 
-    private void SendFlood(NodeRef to, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already)
+    private void SendFlood(NodeRef to, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already, in SignedRecord? record = null)
     {
         if (to.PeerId != SelfPeerId)
         {
-            Send(new Flood(flags, to.Key, entry, null, already), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
+            Send(new Flood(flags, to.Key, entry, record, already), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
         }
     }
 
@@ -308,9 +308,28 @@ internal sealed partial class Engine
 
         if ((flood.Flags & FloodFlags.Revoke) != 0)
         {
-            // Security mode None: only the key's own node may revoke it, from its own address. From anyone else a
-            // revoke is a suspicion: a member we hold is checked again, once per wave, and removed only if it fails.
-            if (_peers.TryGet(source, out int from) && from == peerId)
+            // Secure modes: a revocation counts only as the owner's signed record (a higher sequence with the Revoked
+            // flag, verified through the cache), whoever relays it; a record that fails is dropped and the key stays.
+            if (_secure && flood.Record is { } revocation)
+            {
+                if (IsValidRevocation(revocation, flood.Entry.Key, now))
+                {
+                    RemoveKey(flood.Entry.Key, now);
+                }
+
+                return;
+            }
+
+            // Security mode None: only the key's own node may revoke it, from its own address. From anyone else (and
+            // in a secure mode, an unsigned revoke from anyone) a revoke is a suspicion: a member we hold is checked
+            // again, once per wave, and removed only if it fails.
+            bool fromOwner = _peers.TryGet(source, out int from) && from == peerId;
+            if (fromOwner && _secure)
+            {
+                RecordCounters.RevocationsRejected++;
+            }
+
+            if (fromOwner && !_secure)
             {
                 RemoveKey(flood.Entry.Key, now);
             }
