@@ -116,8 +116,6 @@ internal sealed partial class Engine
     public LocalKey AddLocalKey(Key256 key, byte[] appData, long now, byte[]? classifier = null)
     {
         ThrowIfFaulted();
-        classifier ??= [];
-        CheckKeyAllowed(key, classifier);
         foreach (LocalKey existing in _keys)
         {
             if (existing.Key == key)
@@ -125,6 +123,9 @@ internal sealed partial class Engine
                 throw new DrtException(DrtError.DuplicateKey, $"Key {key} is already registered by this instance; unregister it first or register another key.");
             }
         }
+
+        classifier ??= [];
+        CheckKeyAllowed(key, classifier);
 
         // A key registered into a ring (or towards one) joins consistently; the first key of a new ring is the ring.
         var local = new LocalKey(key, appData, _options.LeafSetSide, classifier) { Joining = _bootstrap.Count > 0 || HasLivePeers(), Sequence = FirstSequence(now) };
