@@ -677,7 +677,11 @@ internal sealed partial class Engine
     private void SendVerify(int slot, int attempt, ulong messageId, long now)
     {
         ref Verification v = ref _verifications[slot];
-        var inquire = new Inquire(InquireFlags.None, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength));
+        // Secure modes: the candidate proves it owns the key, not only that it answers at its address (the record,
+        // verified once per version, and a proof over our nonce), before it enters a table.
+        var inquire = _secure
+            ? new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength), _security.PublicKey)
+            : new Inquire(InquireFlags.None, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength));
         if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true))
         {
             v = default;
@@ -694,9 +698,11 @@ internal sealed partial class Engine
 
         Key256 key = v.Key;
         int peerId = v.PeerId;
+        ReadOnlySpan<byte> nonce = _verifyNonces.AsSpan(request.Owner * WireLimits.NonceLength, WireLimits.NonceLength);
         bool proven = (authority.Flags & AuthorityFlags.NotMine) == 0
             && authority.Key == key
-            && authority.Nonce.Span.SequenceEqual(_verifyNonces.AsSpan(request.Owner * WireLimits.NonceLength, WireLimits.NonceLength));
+            && authority.Nonce.Span.SequenceEqual(nonce)
+            && (!_secure || (authority.Record is { } record && record.Key == key && (record.Flags & RecordFlags.Revoked) == 0 && AcceptAuthority(record, authority.Proof.Span, nonce, now)));
         v = default;
 
         if (proven)

@@ -227,6 +227,73 @@ public sealed class ResolveModeSimulationTests
     }
 
     [Fact]
+    public async Task ACandidateThatAnswersAtItsAddressButDoesNotOwnItsKeyIsNotAdmitted()
+    {
+        const int Seed = 517;
+        using var identities = new Identities(Seed);
+        await using var sim = new SimulatedInstances(Seed) { Configure = identities.Resolve };
+        var registrations = new List<DrtRegistration>();
+        for (int i = 0; i < 5; i++)
+        {
+            DrtInstance instance = sim.Open($"c{i}", i == 0 ? null : sim.EndpointOf(sim.Instances[0]));
+            registrations.Add(sim.Run(instance.RegisterDerivedKeyAsync("svc", new byte[] { (byte)i }, Cancel)));
+            sim.Scheduler.RunFor(TimeSpan.FromMilliseconds(300));
+        }
+
+        Assert.True(sim.RunUntil(() => sim.Instances.TrueForAll(i => i.Status == DrtStatus.Active), TimeSpan.FromMinutes(1)), $"seed {Seed}: not every instance became Active");
+        sim.RunFor(3 * SimulatedInstances.Period);
+
+        // The rogue announces itself as the key right next to each node (a key it cannot own: not derived from its
+        // identity) and answers every check with its own signature over a record for that key.
+        DrtIdentity rogueIdentity = identities[98];
+        var rogueProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, rogueIdentity, new DrtSettings().NetworkId);
+        var context = new Overlay.Engine.EngineOptions { Security = rogueProvider }.WireContext;
+        SimulatedTransport rogue = sim.Network.CreateTransport();
+        var endpoint = WireEndpoint.FromIPEndPoint(rogue.EndPoint);
+        using var buffer = new PooledBufferWriter();
+        int inquiries = 0;
+        var receiver = new RecordingReceiver(sim.Scheduler)
+        {
+            OnReceive = (datagram, source) =>
+            {
+                if (WireCodec.TryDecode(datagram, context, out WireHeader header, out Inquire inquire) != DecodeStatus.Ok)
+                {
+                    return;
+                }
+
+                inquiries++;
+                var record = new SignedRecord(inquire.ValidateKey, rogueIdentity.PublicKey, "svc"u8.ToArray(), new[] { endpoint }, new byte[] { 9 }, 5, (ulong)sim.Scheduler.GetUtcNow().ToUnixTimeSeconds() + 3_600, RecordFlags.None, default);
+                byte[] signature = new byte[64];
+                byte[] digest = new byte[RecordSigning.DigestLength];
+                RecordSigning.ComputeDigest(context.NetworkId, record, digest);
+                byte[] message = new byte[RecordSigning.SignedMessageLength];
+                rogueProvider.Sign(message.AsSpan(0, RecordSigning.WriteSignedMessage(digest, message)), signature);
+                record = record with { Signature = signature };
+                byte[] proof = new byte[64];
+                NonceProof.Sign(rogueProvider, context.NetworkId, record.Key, record.Sequence, digest, inquire.Nonce.Span, inquire.SearcherPublicKey.Span, proof);
+                var authority = new Authority(AuthorityFlags.None, inquire.ValidateKey, inquire.Nonce.ToArray(), record, proof);
+                rogue.TrySend(WireCodec.Encode(WireHeader.Create(context, MessageType.Authority, header.MessageId), authority, buffer), source);
+            },
+        };
+        rogue.Start(receiver);
+        foreach (DrtRegistration registration in registrations)
+        {
+            DrtInstance to = sim.Instances[registrations.IndexOf(registration)];
+            var sender = new RouteEntry(registration.Key + Key256.One, endpoint);
+            var lookup = new Lookup(LookupFlags.None, LookupKind.Exact, registration.Key, registration.Key, registration.Key, 1, registration.Key, sender, default);
+            Assert.True(rogue.TrySend(WireCodec.Encode(WireHeader.Create(context, MessageType.Lookup, 1), lookup, buffer), sim.EndpointOf(to).Serialize()));
+        }
+
+        sim.RunFor(3 * SimulatedInstances.Period);
+        Assert.True(inquiries > 0, $"seed {Seed}: nobody checked the rogue's entry");
+        Assert.True(sim.Instances.Sum(i => i.Engine.RecordCounters.InvalidKey) > 0, $"seed {Seed}: the rogue's records were not refused as not derived");
+        foreach (DrtInstance instance in sim.Instances)
+        {
+            Assert.True(instance.Engine.Keys.All(k => !k.LeafSet.Contains(k.Key + Key256.One)), $"seed {Seed}: {instance.InstanceName} admitted the rogue's key");
+        }
+    }
+
+    [Fact]
     public async Task ARecordItsProviderStopsVouchingForExpiresIsNotReturnedAndItsOwnerHearsUnresolvable()
     {
         const int Seed = 514;
