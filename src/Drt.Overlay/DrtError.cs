@@ -62,4 +62,10 @@ public enum DrtError
     /// (DRT_E_INVALID_CERT_CHAIN); the message says which.
     /// </summary>
     InvalidCredential = 18,
+
+    /// <summary>
+    /// The security provider cannot do what the settings ask of it (DRT_E_CAPABILITY_MISMATCH): it was built for another
+    /// network id, or its mode needs signatures and an identity it does not have; the message says what to change.
+    /// </summary>
+    CapabilityMismatch = 19,
 }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Threading.Channels;
 using Drt.Overlay.Bootstrap;
 using Drt.Overlay.Engine;
+using Drt.Overlay.Security;
 using Drt.Overlay.Transport;
 using Drt.Overlay.Wire;
 
@@ -72,6 +73,7 @@ public sealed class DrtInstance : IAsyncDisposable
             _events.Publish(StatusEvent(StatusOf(next), StatusOf(old)));
             _statusSignal.Writer.TryWrite(true);
         };
+        engine.RegistrationUnresolvable = key => _events.Publish(new DrtRegistrationStateChangedEvent(key, DrtRegistrationState.Unresolvable));
         engine.LeafSetChanged = change => _events.Publish(new DrtLeafSetKeyChangedEvent(
             change.LocalKey, change.RemoteKey, change.Added ? DrtLeafSetChange.Added : DrtLeafSetChange.Deleted, change.Endpoint is { } endpoint ? [endpoint] : []));
 
@@ -179,7 +181,67 @@ public sealed class DrtInstance : IAsyncDisposable
     /// Registers <paramref name="key"/> with <paramref name="appData"/> (1..5,120 bytes). Allowed while Active, Alone or
     /// NoNetwork; a key registered before the instance is Active is published once it is.
     /// </summary>
-    public async Task<DrtRegistration> RegisterKeyAsync(Key256 key, ReadOnlyMemory<byte> appData, CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// In security mode Resolve and up the key must be one this instance's identity owns under the empty classifier
+    /// (<c>DeriveKey("")</c>, otherwise <see cref="DrtError.InvalidKey"/>); register by classifier with
+    /// <see cref="RegisterDerivedKeyAsync"/>.
+    /// </remarks>
+    /// <exception cref="DrtException">
+    /// InvalidKey: a secure mode, and the key is not derived from this instance's identity. DuplicateKey: this instance
+    /// registered the key already. PayloadTooLarge: the data is empty or over 5,120 bytes.
+    /// </exception>
+    public Task<DrtRegistration> RegisterKeyAsync(Key256 key, ReadOnlyMemory<byte> appData, CancellationToken cancellationToken = default)
+        => RegisterAsync(key, [], appData, cancellationToken);
+
+    /// <summary>
+    /// Registers the key this instance's identity owns under <paramref name="classifier"/> (a short application string,
+    /// at most 256 bytes of UTF-8; see <see cref="DeriveKey"/>), with <paramref name="appData"/> (1..5,120 bytes). The
+    /// classifier travels in the signed record, so every peer can check that the key belongs to the signer.
+    /// </summary>
+    /// <exception cref="DrtException">
+    /// InvalidOperation: mode None (no identity to derive from). InvalidArgument: the classifier is null or too long.
+    /// DuplicateKey: this instance registered that key already.
+    /// </exception>
+    public Task<DrtRegistration> RegisterDerivedKeyAsync(string classifier, ReadOnlyMemory<byte> appData, CancellationToken cancellationToken = default)
+    {
+        byte[] utf8 = CheckClassifier(classifier);
+        return RegisterAsync(DeriveKey(classifier), utf8, appData, cancellationToken);
+    }
+
+    /// <summary>
+    /// The key this instance's identity owns under <paramref name="classifier"/> (modes Resolve and up):
+    /// SHA-256("drt.overlay/key/v1" ‖ public key ‖ classifier), as <see cref="DrtIdentity.DeriveKey"/>. One identity owns
+    /// as many keys as it has classifiers.
+    /// </summary>
+    /// <exception cref="DrtException">
+    /// InvalidOperation: mode None, whose provider has no identity. InvalidArgument: the classifier is null or longer
+    /// than 256 bytes of UTF-8.
+    /// </exception>
+    public Key256 DeriveKey(string classifier)
+    {
+        CheckClassifier(classifier);
+        ReadOnlyMemory<byte> publicKey = _settings.SecurityProvider.PublicKey;
+        if (_settings.SecurityProvider.Mode == DrtSecurityMode.None || publicKey.Length != DrtIdentity.PublicKeyLength)
+        {
+            throw new DrtException(DrtError.InvalidOperation, $"Keys are derived from an identity, and this instance's security provider (mode {_settings.SecurityProvider.Mode}) has none; open it with a DerivedKeySecurityProvider, or register any key with RegisterKeyAsync(key, appData).");
+        }
+
+        return KeyDerivation.Derive(publicKey.Span, classifier);
+    }
+
+    private static byte[] CheckClassifier(string classifier)
+    {
+        ArgumentNullException.ThrowIfNull(classifier);
+        byte[] utf8 = System.Text.Encoding.UTF8.GetBytes(classifier);
+        if (utf8.Length > Wire.Protocol.WireLimits.MaxClassifier)
+        {
+            throw new DrtException(DrtError.InvalidArgument, $"A classifier is at most {Wire.Protocol.WireLimits.MaxClassifier} bytes of UTF-8; this one is {utf8.Length}.");
+        }
+
+        return utf8;
+    }
+
+    private async Task<DrtRegistration> RegisterAsync(Key256 key, byte[] classifier, ReadOnlyMemory<byte> appData, CancellationToken cancellationToken)
     {
         byte[] data = CheckAppData(appData);
         ThrowIfClosed();
@@ -187,7 +249,7 @@ public sealed class DrtInstance : IAsyncDisposable
         // Cancellation counts only before the engine takes the key: a registration it made is always tracked, so that
         // closing unregisters it (the command itself takes microseconds on the engine thread).
         cancellationToken.ThrowIfCancellationRequested();
-        await InvokeAsync(now => Engine.AddLocalKey(key, data, now)).ConfigureAwait(false);
+        await InvokeAsync(now => Engine.AddLocalKey(key, data, now, classifier)).ConfigureAwait(false);
         var registration = new DrtRegistration(this, key);
         lock (_registrations)
         {
@@ -560,9 +622,9 @@ public sealed class DrtRegistration : IAsyncDisposable
         byte[] data = DrtInstance.CheckAppData(appData);
         ThrowIfUnregistered();
         cancellationToken.ThrowIfCancellationRequested();
-        await _instance.InvokeAsync(_ =>
+        await _instance.InvokeAsync(now =>
         {
-            _instance.Engine.UpdateLocalKey(Key, data);
+            _instance.Engine.UpdateLocalKey(Key, data, now);
             return true;
         }).ConfigureAwait(false);
     }

@@ -188,6 +188,7 @@ internal sealed class DrtMetrics : IDisposable
         DecodeStatus.IncompatibleApplication => "incompatible_application",
         DecodeStatus.UnknownType => "unknown_type",
         DecodeStatus.WrongType => "wrong_type",
+        DecodeStatus.WrongSecurityMode => "wrong_security_mode",
         _ => "other",
     };
 

@@ -2,6 +2,7 @@ using System.Net;
 using Drt.Overlay.Bootstrap;
 using Drt.Overlay.Engine;
 using Drt.Overlay.Routing;
+using Drt.Overlay.Security;
 using Drt.Overlay.Transport;
 
 namespace Drt.Overlay;
@@ -73,6 +74,23 @@ public sealed record DrtSettings
     /// </summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// Who the instance is and what the network proves (DRT's security provider). Its <see cref="ISecurityProvider.Mode"/>
+    /// is the instance's security mode, the one source of it: every node of a network must use the same mode (a node of
+    /// another mode is ignored, datagram by datagram). <see cref="NullSecurityProvider.Instance"/> (mode None) by
+    /// default; a <see cref="DerivedKeySecurityProvider"/> for Resolve and up, built with this instance's
+    /// <see cref="NetworkId"/> (otherwise opening fails with <see cref="DrtError.CapabilityMismatch"/>).
+    /// </summary>
+    public ISecurityProvider SecurityProvider { get; init; } = NullSecurityProvider.Instance;
+
+    /// <summary>
+    /// How long each signed record is valid (modes Resolve and up), 10 s..7 days (default 1 h). The instance re-signs
+    /// its records while they are registered, when a quarter of this is left; a record its provider can no longer
+    /// vouch for (a credential past its not-after) runs out, others refuse it, and
+    /// <see cref="DrtInstance.RegistrationStateChanged"/> reports it unresolvable.
+    /// </summary>
+    public TimeSpan RecordValidity { get; init; } = new EngineOptions().RecordLifetime;
+
     /// <summary>Seeds the engine's (non-cryptographic) randomness, for runs that must replay; null: unseeded.</summary>
     internal int? RandomSeed { get; init; }
 
@@ -114,6 +132,11 @@ public sealed record DrtSettings
             throw new DrtException(DrtError.InvalidSettings, $"MaxBootstrapEndpoints must be in 1..64; it was {MaxBootstrapEndpoints}.");
         }
 
+        if (SecurityProvider is null)
+        {
+            throw new DrtException(DrtError.InvalidSettings, "SecurityProvider is null; leave it unset for mode None (NullSecurityProvider.Instance).");
+        }
+
         if (EventQueueCapacity is < 16 or > 1_000_000)
         {
             throw new DrtException(DrtError.InvalidSettings, $"EventQueueCapacity must be in 16..1,000,000; it was {EventQueueCapacity}.");
@@ -130,6 +153,8 @@ public sealed record DrtSettings
         AppMinor = ProtocolMinor,
         LeafSetSide = LeafSetSide,
         MaintenancePeriod = MaintenancePeriod,
+        Security = SecurityProvider,
+        RecordLifetime = RecordValidity,
         Bootstrap = bootstrap ?? [],
     };
 

@@ -35,4 +35,7 @@ internal enum DecodeStatus : byte
 
     /// <summary>The header was valid but the body belongs to a different message type than the one asked for.</summary>
     WrongType,
+
+    /// <summary>The sender runs another security mode than ours (the header's mode byte): the network is misconfigured.</summary>
+    WrongSecurityMode,
 }

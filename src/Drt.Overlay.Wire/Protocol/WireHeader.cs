@@ -23,11 +23,17 @@ internal enum HeaderFlags : byte
     Padded = 0x02,
 }
 
-/// <summary>What a node expects of every header it accepts: one network, one application major version.</summary>
+/// <summary>
+/// What a node expects of every header it accepts: one network, one application major version, one security mode.
+/// </summary>
 /// <param name="NetworkId">The overlay's network id; datagrams of other networks are dropped unread.</param>
 /// <param name="AppMajor">The application's major version; a different major is incompatible.</param>
 /// <param name="AppMinor">The application's minor version; written into our headers, any minor is accepted.</param>
-internal readonly record struct WireContext(uint NetworkId, byte AppMajor, byte AppMinor);
+/// <param name="SecurityMode">
+/// The network's security mode (0 None, 1 Resolve, 2 Membership, 3 Confidential): every node of a network shares it
+/// (DRT: no negotiation), so a datagram of another mode is dropped at the header, before its body is read.
+/// </param>
+internal readonly record struct WireContext(uint NetworkId, byte AppMajor, byte AppMinor, byte SecurityMode = 0);
 
 /// <summary>
 /// The fixed 20-byte header in front of every datagram. It is plain binary rather than MessagePack so that a
@@ -36,7 +42,7 @@ internal readonly record struct WireContext(uint NetworkId, byte AppMajor, byte 
 /// </summary>
 /// <remarks>
 /// Layout (big-endian): magic "DZ" (2) · protocol version (1) · app major (1) · app minor (1) · type (1) ·
-/// flags (1) · reserved, zero (1) · network id (4) · message id (8). A reply carries the message id of the
+/// flags (1) · security mode (1) · network id (4) · message id (8). A reply carries the message id of the
 /// request it answers; a new request carries a fresh random id.
 /// </remarks>
 internal readonly record struct WireHeader(
@@ -45,7 +51,8 @@ internal readonly record struct WireHeader(
     uint NetworkId,
     byte AppMajor,
     byte AppMinor,
-    ulong MessageId)
+    ulong MessageId,
+    byte SecurityMode = 0)
 {
     /// <summary>Bytes in the header.</summary>
     public const int Size = 20;
@@ -55,6 +62,9 @@ internal readonly record struct WireHeader(
 
     /// <summary>Where the flags byte sits.</summary>
     public const int FlagsOffset = 6;
+
+    /// <summary>Where the security mode byte sits (0 = None, so a None network's headers are as before it existed).</summary>
+    public const int SecurityModeOffset = 7;
 
     /// <summary>Where the big-endian 64-bit message id starts.</summary>
     public const int MessageIdOffset = 12;
@@ -70,7 +80,7 @@ internal readonly record struct WireHeader(
 
     /// <summary>A header for a message of <paramref name="type"/> in <paramref name="context"/>.</summary>
     public static WireHeader Create(in WireContext context, MessageType type, ulong messageId, HeaderFlags flags = HeaderFlags.None)
-        => new(type, flags, context.NetworkId, context.AppMajor, context.AppMinor, messageId);
+        => new(type, flags, context.NetworkId, context.AppMajor, context.AppMinor, messageId, context.SecurityMode);
 
     /// <summary>Writes the header into the first <see cref="Size"/> bytes of <paramref name="destination"/>.</summary>
     public void Write(Span<byte> destination)
@@ -87,13 +97,14 @@ internal readonly record struct WireHeader(
         destination[4] = AppMinor;
         destination[TypeOffset] = (byte)Type;
         destination[FlagsOffset] = (byte)Flags;
-        destination[7] = 0;
+        destination[SecurityModeOffset] = SecurityMode;
         BinaryPrimitives.WriteUInt32BigEndian(destination[8..], NetworkId);
         BinaryPrimitives.WriteUInt64BigEndian(destination[MessageIdOffset..], MessageId);
     }
 
     /// <summary>
-    /// Reads and checks a header, cheapest test first: length, magic, version, network, application, type.
+    /// Reads and checks a header, cheapest test first: length, magic, version, network, application, type, security
+    /// mode.
     /// Never throws.
     /// </summary>
     public static DecodeStatus TryRead(ReadOnlySpan<byte> datagram, in WireContext expected, out WireHeader header)
@@ -132,12 +143,14 @@ internal readonly record struct WireHeader(
             return DecodeStatus.UnknownType;
         }
 
-        if (datagram[7] != 0)
+        if (datagram[SecurityModeOffset] != expected.SecurityMode)
         {
-            return DecodeStatus.Malformed;
+            // A node of the same network id in another mode: never mixed silently (a None node would take unsigned
+            // records, a Resolve node would drop them one by one).
+            return DecodeStatus.WrongSecurityMode;
         }
 
-        header = new WireHeader(type, (HeaderFlags)datagram[6], networkId, datagram[3], datagram[4], BinaryPrimitives.ReadUInt64BigEndian(datagram[12..]));
+        header = new WireHeader(type, (HeaderFlags)datagram[6], networkId, datagram[3], datagram[4], BinaryPrimitives.ReadUInt64BigEndian(datagram[12..]), datagram[SecurityModeOffset]);
         return DecodeStatus.Ok;
     }
 }

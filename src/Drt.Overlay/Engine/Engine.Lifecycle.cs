@@ -108,8 +108,12 @@ internal sealed partial class Engine
         }
     }
 
-    /// <summary>Registers <paramref name="key"/> here (engine thread). Published now when Active, else once Active.</summary>
-    public LocalKey AddLocalKey(Key256 key, byte[] appData, long now)
+    /// <summary>
+    /// Registers <paramref name="key"/> here (engine thread). Published now when Active, else once Active. In a secure
+    /// mode the key must be derived from this instance's identity under <paramref name="classifier"/> (UTF-8; empty
+    /// when null), and its record is signed now.
+    /// </summary>
+    public LocalKey AddLocalKey(Key256 key, byte[] appData, long now, byte[]? classifier = null)
     {
         ThrowIfFaulted();
         foreach (LocalKey existing in _keys)
@@ -120,8 +124,12 @@ internal sealed partial class Engine
             }
         }
 
+        classifier ??= [];
+        CheckKeyAllowed(key, classifier);
+
         // A key registered into a ring (or towards one) joins consistently; the first key of a new ring is the ring.
-        var local = new LocalKey(key, appData, _options.LeafSetSide) { Joining = _bootstrap.Count > 0 || HasLivePeers() };
+        var local = new LocalKey(key, appData, _options.LeafSetSide, classifier) { Joining = _bootstrap.Count > 0 || HasLivePeers(), Sequence = FirstSequence(now) };
+        SignLocal(local, now);
         local.LeafSet.Changed = (node, added) => OnLeafSetChanged(local, node, added);
         foreach (LocalKey other in _keys)
         {
@@ -144,13 +152,17 @@ internal sealed partial class Engine
         return local;
     }
 
-    /// <summary>Replaces the data published with <paramref name="key"/> (engine thread): searchers see it from the next answer.</summary>
-    public void UpdateLocalKey(Key256 key, byte[] appData)
+    /// <summary>
+    /// Replaces the data published with <paramref name="key"/> (engine thread): searchers see it from the next answer.
+    /// In a secure mode the record is re-signed with the next sequence, which makes every older version stale.
+    /// </summary>
+    public void UpdateLocalKey(Key256 key, byte[] appData, long now)
     {
         ThrowIfFaulted();
         LocalKey local = FindLocal(key) ?? throw new DrtException(DrtError.InvalidArgument, $"Key {key} is not registered by this instance, so it cannot be updated; register it first.");
         local.AppData = appData;
         local.Sequence++;
+        SignLocal(local, now);
     }
 
     /// <summary>
@@ -166,7 +178,8 @@ internal sealed partial class Engine
         local.LeafSet.Changed = null;
         if (local.Placed || local.Placing)
         {
-            FloodLeafSet(local, FloodFlags.NoAck | FloodFlags.Revoke, new RouteEntry(key, _selfEndpoint), default);
+            // Secure modes: the flood carries the owner's signed revocation, the only thing peers act on.
+            FloodLeafSet(local, FloodFlags.NoAck | FloodFlags.Revoke, new RouteEntry(key, _selfEndpoint), default, Revocation(local, now));
         }
 
         foreach (LocalKey other in _keys)

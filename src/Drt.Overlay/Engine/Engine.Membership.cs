@@ -310,24 +310,24 @@ internal sealed partial class Engine
     }
 
     /// <summary>Sends one flood of <paramref name="entry"/> to every remote member of <paramref name="local"/>'s leaf set.</summary>
-    private void FloodLeafSet(LocalKey local, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already)
+    private void FloodLeafSet(LocalKey local, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already, in SignedRecord? record = null)
     {
         foreach (NodeRef member in local.LeafSet.Smaller)
         {
-            SendFlood(member, flags, entry, already);
+            SendFlood(member, flags, entry, already, record);
         }
 
         foreach (NodeRef member in local.LeafSet.Larger)
         {
-            SendFlood(member, flags, entry, already);
+            SendFlood(member, flags, entry, already, record);
         }
     }
 
-    private void SendFlood(NodeRef to, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already)
+    private void SendFlood(NodeRef to, FloodFlags flags, in RouteEntry entry, in WireList<WireEndpoint> already, in SignedRecord? record = null)
     {
         if (to.PeerId != SelfPeerId)
         {
-            Send(new Flood(flags, to.Key, entry, null, already), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
+            Send(new Flood(flags, to.Key, entry, record, already), NewMessageId(), _peers[to.PeerId].Address, maintenance: true);
         }
     }
 
@@ -353,9 +353,28 @@ internal sealed partial class Engine
 
         if ((flood.Flags & FloodFlags.Revoke) != 0)
         {
-            // Security mode None: only the key's own node may revoke it, from its own address. From anyone else a
-            // revoke is a suspicion: a member we hold is checked again, once per wave, and removed only if it fails.
-            if (_peers.TryGet(source, out int from) && from == peerId)
+            // Secure modes: a revocation counts only as the owner's signed record (a higher sequence with the Revoked
+            // flag, verified through the cache), whoever relays it; a record that fails is dropped and the key stays.
+            if (_secure && flood.Record is { } revocation)
+            {
+                if (IsValidRevocation(revocation, flood.Entry.Key, now))
+                {
+                    RemoveKey(flood.Entry.Key, now);
+                }
+
+                return;
+            }
+
+            // Security mode None: only the key's own node may revoke it, from its own address. From anyone else (and
+            // in a secure mode, an unsigned revoke from anyone) a revoke is a suspicion: a member we hold is checked
+            // again, once per wave, and removed only if it fails.
+            bool fromOwner = _peers.TryGet(source, out int from) && from == peerId;
+            if (fromOwner && _secure)
+            {
+                RecordCounters.RevocationsRejected++;
+            }
+
+            if (fromOwner && !_secure)
             {
                 RemoveKey(flood.Entry.Key, now);
             }
@@ -698,8 +717,13 @@ internal sealed partial class Engine
     private void SendVerify(int slot, int attempt, ulong messageId, long now)
     {
         ref Verification v = ref _verifications[slot];
-        var inquire = new Inquire(InquireFlags.None, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength));
-        if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true, padTo: BareAuthoritySize))
+        // Secure modes: the candidate proves it owns the key, not only that it answers at its address (the record,
+        // verified once per version, and a proof over our nonce), before it enters a table. The inquire is padded for
+        // the answer it asks for (a record with its data in secure modes), so an unproven address gets no more back.
+        var inquire = _secure
+            ? new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength), _security.PublicKey)
+            : new Inquire(InquireFlags.None, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength));
+        if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true, padTo: _secure ? _transport.MaxDatagramSize : BareAuthoritySize))
         {
             v = default;
         }
@@ -715,9 +739,11 @@ internal sealed partial class Engine
 
         Key256 key = v.Key;
         int peerId = v.PeerId;
+        ReadOnlySpan<byte> nonce = _verifyNonces.AsSpan(request.Owner * WireLimits.NonceLength, WireLimits.NonceLength);
         bool proven = (authority.Flags & AuthorityFlags.NotMine) == 0
             && authority.Key == key
-            && authority.Nonce.Span.SequenceEqual(_verifyNonces.AsSpan(request.Owner * WireLimits.NonceLength, WireLimits.NonceLength));
+            && authority.Nonce.Span.SequenceEqual(nonce)
+            && (!_secure || (authority.Record is { } record && record.Key == key && (record.Flags & RecordFlags.Revoked) == 0 && AcceptAuthority(record, authority.Proof.Span, nonce, now)));
         v = default;
 
         if (proven)

@@ -436,7 +436,8 @@ internal sealed partial class Engine
 
     private void SendInquire(SearchOperation op, NodeRef node, int attempt, ulong messageId, long now)
     {
-        var inquire = new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, node.Key, op.Nonce);
+        // Secure modes: our public key goes with the nonce, so the owner's proof binds this searcher (not a relay).
+        var inquire = new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, node.Key, op.Nonce, _security.PublicKey);
         op.InFlight[messageId] = node;
         if (!SendRequest(inquire, node.PeerId, RequestKind.Inquire, op.Slot, attempt, messageId, now, padTo: _transport.MaxDatagramSize))
         {
@@ -472,6 +473,10 @@ internal sealed partial class Engine
             && candidate.Key == node.Key
             && (candidate.Flags & RecordFlags.Revoked) == 0;
 
+        // Secure modes: the owner's signed record (verified once per version) and its proof over our fresh nonce.
+        bool forged = valid && _secure && !AcceptAuthority(authority.Record!.Value, authority.Proof.Span, op.Nonce, now);
+        valid &= !forged;
+
         if (valid)
         {
             SignedRecord record = authority.Record!.Value;
@@ -490,7 +495,7 @@ internal sealed partial class Engine
         }
         else
         {
-            op.Lookup.OnRejected(node, (authority.Flags & AuthorityFlags.Busy) != 0 ? HopOutcome.TooBusy : HopOutcome.BadValidateId);
+            op.Lookup.OnRejected(node, forged ? HopOutcome.Suspect : (authority.Flags & AuthorityFlags.Busy) != 0 ? HopOutcome.TooBusy : HopOutcome.BadValidateId);
         }
 
         InquiryDone(op, now);
@@ -725,7 +730,14 @@ internal sealed partial class Engine
         }
 
         SignedRecord? record = null;
-        if ((inquire.Flags & InquireFlags.WantRecord) != 0)
+        ReadOnlyMemory<byte> proof = default;
+        if ((inquire.Flags & InquireFlags.WantRecord) != 0 && local.Record is { } signed)
+        {
+            // Secure modes: the signed record whole (its signature covers the data) and a proof over the nonce.
+            record = signed;
+            proof = ProveAnswer(local, signed, inquire);
+        }
+        else if ((inquire.Flags & InquireFlags.WantRecord) != 0)
         {
             _selfEndpoints[0] = _selfEndpoint;
             record = new SignedRecord(
@@ -740,7 +752,7 @@ internal sealed partial class Engine
                 default);
         }
 
-        Reply(new Authority(AuthorityFlags.None, local.Key, inquire.Nonce, record, default), header, datagram.Length, source);
+        Reply(new Authority(AuthorityFlags.None, local.Key, inquire.Nonce, record, proof), header, datagram.Length, source);
     }
 
     private readonly WireEndpoint[] _selfEndpoints = new WireEndpoint[1];

@@ -85,6 +85,7 @@ internal sealed partial class Engine : IDatagramReceiver
         _scratchAddress = new SocketAddress(transport.AddressFamily == AddressFamily.InterNetworkV6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork);
         _searchSlots = new SearchOperation?[options.MaxSearches];
         InitAdmission();
+        InitializeRecords(options, time);
     }
 
     /// <summary>How often, at most, the engine republishes <see cref="Snapshot"/> when nothing marked it stale: 0.25 s.</summary>
@@ -536,6 +537,7 @@ internal sealed partial class Engine : IDatagramReceiver
         next = Math.Min(next, Rebootstrap(now));
         next = Math.Min(next, ConfirmJoins(now));
         next = Math.Min(next, RepairLeafSets(now));
+        next = Math.Min(next, RenewRecords(now));
 
         if (next != long.MaxValue && next < _armedFor)
         {

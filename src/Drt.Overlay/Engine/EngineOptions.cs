@@ -1,5 +1,6 @@
 using System.Net;
 using Drt.Overlay.Routing;
+using Drt.Overlay.Security;
 using Drt.Overlay.Wire.Protocol;
 
 namespace Drt.Overlay.Engine;
@@ -84,11 +85,27 @@ internal sealed record EngineOptions
     /// </summary>
     public TimeSpan MaintenancePeriod { get; init; } = TimeSpan.FromSeconds(12);
 
+    /// <summary>
+    /// Who this instance is and what it proves (docs/security.md): the provider's mode is the network's security mode,
+    /// written into every header, and from Resolve up every registration is a signed record.
+    /// </summary>
+    public ISecurityProvider Security { get; init; } = NullSecurityProvider.Instance;
+
+    /// <summary>
+    /// How long a signed record is valid (secure modes): the owner re-signs it, with a higher sequence, when a quarter
+    /// of this is left, so a record that stops being renewed (its owner gone, or its provider unable to vouch) is
+    /// refused by everyone within this time. Default 1 h; 10 s..7 days.
+    /// </summary>
+    public TimeSpan RecordLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Keys whose newest verified record version the engine remembers (one Ed25519 verify per version).</summary>
+    public int RecordCacheCapacity { get; init; } = 4096;
+
     /// <summary><see cref="MaintenancePeriod"/> in microseconds.</summary>
     public long MaintenancePeriodMicros => MaintenancePeriod.Ticks / TimeSpan.TicksPerMicrosecond;
 
     /// <summary>The wire context this engine reads and writes with.</summary>
-    public WireContext WireContext => new(NetworkId, AppMajor, AppMinor);
+    public WireContext WireContext => new(NetworkId, AppMajor, AppMinor, (byte)Security.Mode);
 
     /// <summary>Throws when a setting is out of range, naming it.</summary>
     public void Validate()
@@ -111,6 +128,36 @@ internal sealed record EngineOptions
         if (MaintenancePeriod < TimeSpan.FromMilliseconds(100) || MaintenancePeriod > TimeSpan.FromHours(1))
         {
             throw new DrtException(DrtError.InvalidSettings, $"MaintenancePeriod must be between 100 ms and 1 h; it was {MaintenancePeriod}.");
+        }
+
+        if (Security is null)
+        {
+            throw new DrtException(DrtError.InvalidSettings, "Security is null; use NullSecurityProvider.Instance for mode None.");
+        }
+
+        if (Security.Mode is < DrtSecurityMode.None or > DrtSecurityMode.Confidential)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"The security provider's mode {Security.Mode} is not one of None, Resolve, Membership, Confidential.");
+        }
+
+        if (Security.Mode != DrtSecurityMode.None && (Security.PublicKey.Length != WireLimits.PublicKeyLength || Security.SignatureLength != WireLimits.SignatureLength))
+        {
+            throw new DrtException(DrtError.CapabilityMismatch, $"Mode {Security.Mode} needs a provider with a {WireLimits.PublicKeyLength}-byte public key and {WireLimits.SignatureLength}-byte signatures (Ed25519); this one has {Security.PublicKey.Length} and {Security.SignatureLength}. Use DerivedKeySecurityProvider.");
+        }
+
+        if (Security is DerivedKeySecurityProvider derived && derived.NetworkId != NetworkId)
+        {
+            throw new DrtException(DrtError.CapabilityMismatch, $"The security provider was built for network id {derived.NetworkId} but the instance uses {NetworkId}; build the provider with the instance's NetworkId.");
+        }
+
+        if (RecordLifetime < TimeSpan.FromSeconds(10) || RecordLifetime > TimeSpan.FromDays(7))
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"RecordLifetime must be between 10 s and 7 days; it was {RecordLifetime}.");
+        }
+
+        if (RecordCacheCapacity is < 16 or > 1_000_000)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"RecordCacheCapacity must be in 16..1,000,000; it was {RecordCacheCapacity}.");
         }
 
         if (MaxPeers < 16 || MaxPending < 16 || MaxSearches is < 1 or > 65_535 || MaxRoutesInFlight < 1)

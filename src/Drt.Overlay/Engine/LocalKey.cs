@@ -1,5 +1,6 @@
 using Drt.Overlay.Routing;
 using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
 
 namespace Drt.Overlay.Engine;
 
@@ -10,10 +11,11 @@ namespace Drt.Overlay.Engine;
 internal sealed class LocalKey
 {
     /// <summary>Creates the state of a newly registered key.</summary>
-    public LocalKey(Key256 key, byte[] appData, int leafSetSide)
+    public LocalKey(Key256 key, byte[] appData, int leafSetSide, byte[]? classifier = null)
     {
         Key = key;
         AppData = appData;
+        Classifier = classifier ?? [];
         LeafSet = new LeafSet(key, leafSetSide);
         Routes = new RoutingTable(key);
     }
@@ -23,6 +25,27 @@ internal sealed class LocalKey
 
     /// <summary>The application data published with it (replaced by update).</summary>
     public byte[] AppData { get; set; }
+
+    /// <summary>The classifier (UTF-8) the key is derived under in secure modes; carried in the record.</summary>
+    public byte[] Classifier { get; }
+
+    /// <summary>
+    /// The record as it goes on the wire (secure modes: signed; Engine.Records.cs), re-signed on every update and
+    /// renewal; null in mode None, where answers are built from the fields.
+    /// </summary>
+    public SignedRecord? Record { get; set; }
+
+    /// <summary>The record's digest, which nonce proofs bind (secure modes).</summary>
+    public byte[] Digest { get; } = new byte[32];
+
+    /// <summary>The one endpoint the record lists (this instance's); its own array so the record can hold it.</summary>
+    public WireEndpoint[] Endpoints { get; } = new WireEndpoint[1];
+
+    /// <summary>Engine time (µs) at which the record is re-signed; long.MaxValue when it never is.</summary>
+    public long RenewAt { get; set; } = long.MaxValue;
+
+    /// <summary>True once the record expired without a renewal: the provider could not vouch for it (event raised).</summary>
+    public bool Unresolvable { get; set; }
 
     /// <summary>Incremented on every update, so peers can tell newer records from older.</summary>
     public ulong Sequence { get; set; } = 1;

@@ -72,7 +72,17 @@ public sealed class DerivedKeySecurityProvider : ISecurityProvider
 
         _rootPublicKey = rootPublicKey.ToArray();
         _credential = credential.ToBytes();
+        CredentialNotAfter = credential.NotAfter;
     }
+
+    /// <summary>The network id the provider was built for (checked against the instance's at open).</summary>
+    internal uint NetworkId => _networkId;
+
+    /// <summary>
+    /// Until when the provider can vouch for this identity's records: the credential's not-after in membership modes,
+    /// null (no limit of its own) in Resolve.
+    /// </summary>
+    internal DateTimeOffset? CredentialNotAfter { get; }
 
     /// <inheritdoc/>
     public DrtSecurityMode Mode { get; }

@@ -52,12 +52,21 @@ internal sealed class RecordVerificationCache
     /// <summary>Checks <paramref name="record"/> at <paramref name="nowUnixSeconds"/>.</summary>
     public RecordStatus Verify(in SignedRecord record, long nowUnixSeconds)
     {
+        Span<byte> digest = stackalloc byte[RecordSigning.DigestLength];
+        return Verify(record, nowUnixSeconds, digest);
+    }
+
+    /// <summary>
+    /// Checks <paramref name="record"/> at <paramref name="nowUnixSeconds"/>; <paramref name="digestBytes"/> (32 bytes)
+    /// receives the record's digest unless it expired (a nonce proof binds it).
+    /// </summary>
+    public RecordStatus Verify(in SignedRecord record, long nowUnixSeconds, Span<byte> digestBytes)
+    {
         if (RecordSigning.IsExpired(record, nowUnixSeconds))
         {
             return RecordStatus.Expired;
         }
 
-        Span<byte> digestBytes = stackalloc byte[RecordSigning.DigestLength];
         RecordSigning.ComputeDigest(_networkId, record, digestBytes);
         Key256 digest = Key256.ReadBigEndian(digestBytes);
 

@@ -24,6 +24,9 @@ internal sealed class SimulatedInstances : IAsyncDisposable
 
     public int Seed { get; }
 
+    /// <summary>Changes each instance's settings before it opens (a security provider, say); null: as they are.</summary>
+    public Func<int, DrtSettings, DrtSettings>? Configure { get; init; }
+
     public VirtualTimeScheduler Scheduler { get; } = new();
 
     public SimulatedNetwork Network { get; }
@@ -49,6 +52,11 @@ internal sealed class SimulatedInstances : IAsyncDisposable
             MaintenancePeriod = Period,
             BootstrapProvider = bootstrap is null ? null : new StaticBootstrapProvider([bootstrap]),
         };
+        if (Configure is { } configure)
+        {
+            settings = configure(Instances.Count, settings);
+        }
+
         DrtInstance instance = Run(DrtInstance.OpenAsync(settings));
         Instances.Add(instance);
         Transports.Add(instance, transport);

@@ -156,6 +156,54 @@ public class CodecHostileInputTests
     }
 
     [Fact]
+    public void InquireWithABadSearcherKeyOrTheOldLayoutIsRejected()
+    {
+        using var scratch = new PooledBufferWriter();
+        byte[] nonce = new byte[16];
+
+        // A searcher public key of any length but 32 (or nil) is refused.
+        foreach (int length in new[] { 0, 31, 33, 64 })
+        {
+            byte[] body = InquireBody(4, nonce, new byte[length]);
+            Assert.NotEqual(DecodeStatus.Ok, WireSamples.DecodeAndReencode(WireSamples.WithHeader(MessageType.Inquire, body), scratch));
+        }
+
+        // The three-field layout (no searcher key) and a fifth field are malformed: bodies have a fixed field count.
+        Assert.NotEqual(DecodeStatus.Ok, WireSamples.DecodeAndReencode(WireSamples.WithHeader(MessageType.Inquire, InquireBody(3, nonce, null)), scratch));
+        Assert.NotEqual(DecodeStatus.Ok, WireSamples.DecodeAndReencode(WireSamples.WithHeader(MessageType.Inquire, InquireBody(5, nonce, new byte[32])), scratch));
+        Assert.Equal(DecodeStatus.Ok, WireSamples.DecodeAndReencode(WireSamples.WithHeader(MessageType.Inquire, InquireBody(4, nonce, new byte[32])), scratch));
+    }
+
+    private static byte[] InquireBody(int fields, byte[] nonce, byte[]? searcher)
+    {
+        var buffer = new PooledBufferWriter();
+        try
+        {
+            var writer = new MessagePackWriter(buffer);
+            writer.WriteArrayHeader(fields);
+            writer.Write((byte)1);
+            writer.Write(new byte[32]);
+            writer.Write(nonce);
+            if (fields >= 4)
+            {
+                writer.Write(searcher);
+            }
+
+            if (fields >= 5)
+            {
+                writer.WriteNil();
+            }
+
+            writer.Flush();
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            buffer.Dispose();
+        }
+    }
+
+    [Fact]
     public void EndpointsThatNameNobodyAreMalformed()
     {
         using var scratch = new PooledBufferWriter();

@@ -102,6 +102,22 @@ public class CodecRoundTripTests
     }
 
     [Fact]
+    public void InquireCarriesTheSearcherPublicKeyOrNil()
+    {
+        var random = new Random(8);
+        var sent = new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, WireSamples.Key(random), WireSamples.Bytes(random, 16), WireSamples.Bytes(random, 32));
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(WireSamples.Encode(sent), WireSamples.Context, out _, out Inquire got));
+        Assert.Equal(sent.Flags, got.Flags);
+        Assert.Equal(sent.ValidateKey, got.ValidateKey);
+        Assert.True(sent.Nonce.Span.SequenceEqual(got.Nonce.Span));
+        Assert.True(sent.SearcherPublicKey.Span.SequenceEqual(got.SearcherPublicKey.Span));
+
+        // Mode None: no searcher identity, written as nil.
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(WireSamples.Encode(sent with { SearcherPublicKey = default }), WireSamples.Context, out _, out got));
+        Assert.True(got.SearcherPublicKey.IsEmpty);
+    }
+
+    [Fact]
     public void AuthorityWithFullRecordSurvivesAndPointsIntoTheDatagram()
     {
         var random = new Random(6);

@@ -18,6 +18,22 @@ public class WireHeaderTests
     }
 
     [Fact]
+    public void SecurityModeRoundTripsAndMustMatch()
+    {
+        var resolve = new WireContext(0xDEADBEEF, 9, 0, SecurityMode: 1);
+        byte[] bytes = new byte[WireHeader.Size];
+        WireHeader.Create(resolve, MessageType.Inquire, 5).Write(bytes);
+        Assert.Equal(1, bytes[WireHeader.SecurityModeOffset]);
+        Assert.Equal(DecodeStatus.Ok, WireHeader.TryRead(bytes, resolve, out WireHeader read));
+        Assert.Equal(1, read.SecurityMode);
+
+        // A None node and a Resolve node of one network id refuse each other's datagrams at the header.
+        Assert.Equal(DecodeStatus.WrongSecurityMode, WireHeader.TryRead(bytes, resolve with { SecurityMode = 0 }, out _));
+        WireHeader.Create(resolve with { SecurityMode = 0 }, MessageType.Inquire, 5).Write(bytes);
+        Assert.Equal(DecodeStatus.WrongSecurityMode, WireHeader.TryRead(bytes, resolve, out _));
+    }
+
+    [Fact]
     public void RejectsEachWrongFieldBeforeTheBody()
     {
         // The body is garbage in every case: the header alone decides.
@@ -49,9 +65,10 @@ public class WireHeaderTests
         d[5] = 200;
         Assert.Equal(DecodeStatus.UnknownType, Read(d));
 
+        // Byte 7 is the security mode: a node of another mode is refused at the header (WrongSecurityMode).
         d = Valid();
         d[7] = 1;
-        Assert.Equal(DecodeStatus.Malformed, Read(d));
+        Assert.Equal(DecodeStatus.WrongSecurityMode, Read(d));
 
         Assert.Equal(DecodeStatus.Truncated, Read(Valid()[..(WireHeader.Size - 1)]));
         Assert.Equal(DecodeStatus.BadMagic, Read([]));

@@ -111,7 +111,7 @@ internal static class WireSamples
             MessageType.Ack => Encode(new Ack((AckFlags)random.Next(2)), id),
             MessageType.Lookup => Encode(Lookup(random), id),
             MessageType.LookupReply => Encode(new LookupReply((LookupReplyFlags)random.Next(16), Many(random, WireLimits.MaxReplyEntries, Entry)), id),
-            MessageType.Inquire => Encode(new Inquire((InquireFlags)random.Next(8), Key(random), Bytes(random, 16)), id),
+            MessageType.Inquire => Encode(new Inquire((InquireFlags)random.Next(8), Key(random), Bytes(random, 16), random.Next(2) == 0 ? Bytes(random, 32) : default), id),
             MessageType.Authority => Encode(
                 new Authority((AuthorityFlags)random.Next(4), Key(random), Bytes(random, 16), random.Next(3) == 0 ? null : Record(random), random.Next(2) == 0 ? Bytes(random, 64) : default),
                 id),

@@ -21,12 +21,17 @@ internal enum InquireFlags : byte
 
 /// <summary>
 /// Asks a node to prove it owns a key (DRT's INQUIRE): the final step of a search, and the return-routability check
-/// before an entry is admitted to a table. Body: [flags, validate key, nonce (bin 16)].
+/// before an entry is admitted to a table. Body: [flags, validate key, nonce (bin 16), searcher public key (bin 32) or
+/// nil].
 /// </summary>
 /// <param name="Flags">What to send back.</param>
 /// <param name="ValidateKey">The key the receiver is believed to register.</param>
 /// <param name="Nonce">A fresh 16-byte nonce the answer must echo (and, in secure modes, sign).</param>
-internal readonly record struct Inquire(InquireFlags Flags, Key256 ValidateKey, ReadOnlyMemory<byte> Nonce) : IWireMessage<Inquire>
+/// <param name="SearcherPublicKey">
+/// In secure modes the asker's public key, which the owner's nonce proof binds, so that an answer obtained by one
+/// searcher cannot be relayed to another; empty (nil) in mode None.
+/// </param>
+internal readonly record struct Inquire(InquireFlags Flags, Key256 ValidateKey, ReadOnlyMemory<byte> Nonce, ReadOnlyMemory<byte> SearcherPublicKey = default) : IWireMessage<Inquire>
 {
     /// <inheritdoc/>
     public static MessageType Type => MessageType.Inquire;
@@ -34,10 +39,11 @@ internal readonly record struct Inquire(InquireFlags Flags, Key256 ValidateKey, 
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)
     {
-        writer.WriteArrayHeader(3);
+        writer.WriteArrayHeader(4);
         writer.Write((byte)Flags);
         WireWriter.WriteKey(ref writer, ValidateKey);
         writer.Write(Nonce.Span);
+        WireWriter.WriteOptionalBinary(ref writer, SearcherPublicKey);
     }
 
     /// <inheritdoc/>
@@ -45,15 +51,16 @@ internal readonly record struct Inquire(InquireFlags Flags, Key256 ValidateKey, 
     {
         value = default;
         DecodeStatus s;
-        if ((s = reader.ReadFields(3)) != DecodeStatus.Ok
+        if ((s = reader.ReadFields(4)) != DecodeStatus.Ok
             || (s = reader.ReadByte(out byte flags)) != DecodeStatus.Ok
             || (s = reader.ReadKey(out Key256 key)) != DecodeStatus.Ok
-            || (s = reader.ReadBinary(WireLimits.NonceLength, WireLimits.NonceLength, out ReadOnlyMemory<byte> nonce)) != DecodeStatus.Ok)
+            || (s = reader.ReadBinary(WireLimits.NonceLength, WireLimits.NonceLength, out ReadOnlyMemory<byte> nonce)) != DecodeStatus.Ok
+            || (s = reader.ReadOptionalFixedBinary(WireLimits.PublicKeyLength, out ReadOnlyMemory<byte> searcher)) != DecodeStatus.Ok)
         {
             return s;
         }
 
-        value = new Inquire((InquireFlags)flags, key, nonce);
+        value = new Inquire((InquireFlags)flags, key, nonce, searcher);
         return DecodeStatus.Ok;
     }
 }
