@@ -121,6 +121,34 @@ public sealed class NodeEndToEndTests
         Assert.Equal("beta again", (await SearchUntilFoundAsync(c, KeyB)).GetProperty("data").GetString());
     }
 
+    [Fact]
+    public async Task InModeResolveANodeRegistersTheKeysItsIdentityOwnsAndOthersFindThem()
+    {
+        await using DrtNode a = await DrtNode.StartAsync(null, "--security", "resolve");
+        await using DrtNode b = await DrtNode.StartAsync(null, "--security", "resolve", "--bootstrap", a.Endpoint, "--register", "chat", "--data", "from b");
+        Assert.True(File.Exists(Path.Combine(b.DataDir, "identity.pem")), "no identity was created");
+
+        // The key b registered at start is the one its identity derives for "chat" (drt derive says which).
+        (int exit, string output, string error) = await DrtProcess.RunAsync("derive", "chat", "--data-dir", b.DataDir, "--json");
+        Assert.True(exit == 0, error);
+        string chat = Json(output).GetProperty("key").GetString()!;
+        Assert.Equal(chat, (await b.StatusAsync()).GetProperty("registrations")[0].GetProperty("key").GetString());
+        Assert.Equal("from b", (await SearchUntilFoundAsync(a, chat)).GetProperty("data").GetString());
+
+        // Register by classifier over the CLI; a key the identity does not own is refused (exit 4, InvalidKey).
+        string mail = Json(await Ok(a.CliAsync("register", "--classifier", "mail", "--data", "from a", "--json"))).GetProperty("key").GetString()!;
+        Assert.Equal("from a", (await SearchUntilFoundAsync(b, mail)).GetProperty("data").GetString());
+        (exit, _, error) = await a.CliAsync("register", KeyA, "--data", "not mine");
+        Assert.Equal(4, exit);
+        Assert.Contains("InvalidKey", error);
+
+        // A node in mode none does not mix with them.
+        await using DrtNode plain = await DrtNode.StartAsync(null, "--bootstrap", a.Endpoint);
+        (exit, _, _) = await plain.CliAsync("search", chat, "--timeout", "2000");
+        Assert.Equal(1, exit);
+        Assert.Equal("alone", (await plain.StatusAsync()).GetProperty("state").GetString());
+    }
+
     private static async Task<JsonElement> SearchUntilFoundAsync(DrtNode from, string key)
     {
         string last = "";

@@ -97,17 +97,20 @@ internal static class DrtCli
         var bind = new Option<string?>("--bind") { Description = "The address to bind and advertise (default :: dual-stack)." };
         var bootstrap = new Option<string[]>("--bootstrap") { Description = "Where the ring is: host:port, [v6]:port or a DNS name:port; repeatable.", AllowMultipleArgumentsPerToken = false };
         var networkId = new Option<uint?>("--network-id") { Description = "The overlay's network id (nodes with other ids ignore each other)." };
-        var security = new Option<string?>("--security") { Description = "Security mode: none (the only mode this build runs)." };
+        var security = new Option<string?>("--security") { Description = "Security mode: none, resolve, membership or confidential." };
+        var identity = new Option<string?>("--identity") { Description = "The identity file (default DATA_DIR/identity.pem; created with mode 0600 if missing)." };
+        var credential = new Option<string?>("--credential") { Description = "Membership/confidential: this node's credential (drt credential issue)." };
+        var rootKey = new Option<string?>("--root-key") { Description = "Membership/confidential: the root's public key (64 hex digits in a file, or the root key file)." };
         var dataDir = new Option<string?>("--data-dir") { Description = "Peer cache and control socket (default $DRT_DATA_DIR or ~/.local/share/drt)." };
         var control = new Option<string?>("--control") { Description = "The control socket's path (default DATA_DIR/control.sock)." };
-        var register = new Option<string[]>("--register") { Description = "A key (64 hex digits) to register at start; repeatable." };
+        var register = new Option<string[]>("--register") { Description = "A key (64 hex digits) to register at start, or in a secure mode a classifier; repeatable." };
         var data = new Option<string?>("--data") { Description = "The data registered with the --register keys (UTF-8 text)." };
         var name = new Option<string?>("--name") { Description = "The instance name (logs, metrics)." };
         var period = new Option<int?>("--maintenance-ms") { Description = "Maintenance period in milliseconds (default 30000)." };
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus text at http://127.0.0.1:PORT/metrics." };
         var command = new Command("node", "Runs a peer in the foreground until SIGINT or SIGTERM, then closes gracefully (unregisters, saves the peer cache).")
         {
-            config, port, bind, bootstrap, networkId, security, dataDir, control, register, data, name, period, metricsPort,
+            config, port, bind, bootstrap, networkId, security, identity, credential, rootKey, dataDir, control, register, data, name, period, metricsPort,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -124,6 +127,9 @@ internal static class DrtCli
             Flag("Bind", parse.GetValue(bind));
             Flag("NetworkId", parse.GetValue(networkId));
             Flag("Security", parse.GetValue(security));
+            Flag("Identity", parse.GetValue(identity));
+            Flag("Credential", parse.GetValue(credential));
+            Flag("RootKey", parse.GetValue(rootKey));
             Flag("DataDir", parse.GetValue(dataDir));
             Flag("Control", parse.GetValue(control));
             Flag("Data", parse.GetValue(data));
@@ -203,7 +209,8 @@ internal static class DrtCli
 
     private static Command KeyCommand(string name, string description, bool needsData, TextWriter stdout)
     {
-        var key = new Argument<string>("KEY") { Description = "The key: 64 hexadecimal digits." };
+        var key = new Argument<string?>("KEY") { Description = "The key: 64 hexadecimal digits.", Arity = name == "register" ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne };
+        var classifier = new Option<string?>("--classifier") { Description = "Secure modes: register the key the node's identity owns for this classifier, instead of KEY." };
         var data = new Option<string?>("--data") { Description = "The data, as UTF-8 text." };
         var dataFile = new Option<FileInfo?>("--data-file") { Description = "The data, read from a file (binary)." };
         var (control, dataDir, json) = ClientOptions();
@@ -214,16 +221,28 @@ internal static class DrtCli
             command.Options.Add(dataFile);
         }
 
+        if (name == "register")
+        {
+            command.Options.Add(classifier);
+        }
+
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var request = new ControlRequest { Op = name, Key = Parsing.Key(parse.GetValue(key)!, "KEY").ToString() };
+            string? keyText = parse.GetValue(key);
+            string? classifierText = name == "register" ? parse.GetValue(classifier) : null;
+            if ((keyText is null) == (classifierText is null))
+            {
+                throw new UsageException(name == "register" ? "register needs KEY (64 hex digits) or --classifier NAME, one of them" : $"{name} needs KEY");
+            }
+
+            var request = new ControlRequest { Op = name, Key = keyText is null ? null : Parsing.Key(keyText, "KEY").ToString(), Classifier = classifierText };
             if (needsData)
             {
                 request.Data = DataOf(parse.GetValue(data), parse.GetValue(dataFile), name);
             }
 
             ControlResponse response = await SendAsync(parse, control, dataDir, request, cancellationToken).ConfigureAwait(false);
-            new Output(stdout, parse.GetValue(json)).Done(name == "route" ? "routed" : name + "ed", request.Key, response.Outcome);
+            new Output(stdout, parse.GetValue(json)).Done(name switch { "route" => "routed", "update" => "updated", _ => name + "ed" }, response.Key ?? request.Key!, response.Outcome);
             return ExitCodes.Success;
         });
         return command;

@@ -21,6 +21,14 @@ internal sealed class ControlHandler(DrtInstance instance)
         _registrations[key] = registration;
     }
 
+    /// <summary>Registers the key this node's identity owns for <paramref name="classifier"/> (secure modes); returns it.</summary>
+    public async Task<Key256> RegisterDerivedAsync(string classifier, byte[] data, CancellationToken cancellationToken)
+    {
+        DrtRegistration registration = await instance.RegisterDerivedKeyAsync(classifier, data, cancellationToken).ConfigureAwait(false);
+        _registrations[registration.Key] = registration;
+        return registration.Key;
+    }
+
     /// <summary>Answers one request.</summary>
     public async Task<ControlResponse> HandleAsync(ControlRequest request, CancellationToken cancellationToken)
     {
@@ -85,6 +93,11 @@ internal sealed class ControlHandler(DrtInstance instance)
 
     private async Task<ControlResponse> RegisterAsync(ControlRequest request, CancellationToken cancellationToken)
     {
+        if (request.Classifier is { } classifier)
+        {
+            return new ControlResponse { Ok = true, Key = (await RegisterDerivedAsync(classifier, request.Data ?? [], cancellationToken).ConfigureAwait(false)).ToString() };
+        }
+
         Key256 key = KeyOf(request);
         await RegisterAsync(key, request.Data ?? [], cancellationToken).ConfigureAwait(false);
         return new ControlResponse { Ok = true, Key = key.ToString() };

@@ -15,6 +15,9 @@ internal sealed class ControlRequest
     /// <summary>The key registered, updated, unregistered, searched for, or routed to.</summary>
     public string? Key { get; set; }
 
+    /// <summary>register in a secure mode: the classifier the key derives from, instead of <see cref="Key"/>.</summary>
+    public string? Classifier { get; set; }
+
     /// <summary>App data (register, update) or the routed payload.</summary>
     public byte[]? Data { get; set; }
 

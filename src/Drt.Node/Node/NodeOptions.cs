@@ -24,8 +24,17 @@ internal sealed class NodeOptions
     /// <summary>The overlay's network id; nodes with other ids ignore each other.</summary>
     public uint NetworkId { get; set; } = new Overlay.DrtSettings().NetworkId;
 
-    /// <summary>Security mode: none (the only one this build runs; see docs/cli.md).</summary>
+    /// <summary>Security mode: none, resolve, membership or confidential (docs/security.md).</summary>
     public string Security { get; set; } = "none";
+
+    /// <summary>The instance's identity (Ed25519, PEM); created with mode 0600 when missing. Default DATA_DIR/identity.pem.</summary>
+    public string? Identity { get; set; }
+
+    /// <summary>Membership and confidential: this node's credential (from 'drt credential issue').</summary>
+    public string? Credential { get; set; }
+
+    /// <summary>Membership and confidential: the root's public key, as 64 hex digits in a file or the root key file itself.</summary>
+    public string? RootKey { get; set; }
 
     /// <summary>The data directory: peer cache, control socket.</summary>
     public string? DataDir { get; set; }
@@ -33,7 +42,7 @@ internal sealed class NodeOptions
     /// <summary>The control socket's path (default: control.sock in the data directory).</summary>
     public string? Control { get; set; }
 
-    /// <summary>Keys to register at start-up, 64 hex digits each.</summary>
+    /// <summary>Keys to register at start-up: 64 hex digits each, or (in a secure mode) a classifier the key derives from.</summary>
     public List<string> Register { get; set; } = [];
 
     /// <summary>The app data of the keys registered at start-up (UTF-8).</summary>
@@ -51,6 +60,18 @@ internal sealed class NodeOptions
     /// <summary>The data directory to use: the option, DRT's default under the user's local data.</summary>
     public string ResolvedDataDir => DataDir ?? DefaultDataDir();
 
+    /// <summary>The identity file to use.</summary>
+    public string ResolvedIdentity => Identity ?? Path.Combine(ResolvedDataDir, "identity.pem");
+
+    /// <summary>The security mode, parsed (Validate has checked it).</summary>
+    public Overlay.Security.DrtSecurityMode Mode => Security.ToLowerInvariant() switch
+    {
+        "resolve" => Overlay.Security.DrtSecurityMode.Resolve,
+        "membership" => Overlay.Security.DrtSecurityMode.Membership,
+        "confidential" => Overlay.Security.DrtSecurityMode.Confidential,
+        _ => Overlay.Security.DrtSecurityMode.None,
+    };
+
     /// <summary>The control socket path to use.</summary>
     public string ResolvedControl => Control ?? Path.Combine(ResolvedDataDir, "control.sock");
 
@@ -64,6 +85,9 @@ internal sealed class NodeOptions
             ? fromEnvironment
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "drt");
 
+    /// <summary>Whether <paramref name="text"/> is written as a key (64 hex digits) rather than a classifier.</summary>
+    public static bool IsHexKey(string text) => text.Length == 64 && text.All(Uri.IsHexDigit);
+
     /// <summary>Throws <see cref="UsageException"/> naming the first option out of range.</summary>
     public void Validate()
     {
@@ -72,9 +96,14 @@ internal sealed class NodeOptions
             throw new UsageException($"--port {Port} is outside 0..65535 (0 picks a free port)");
         }
 
-        if (!string.Equals(Security, "none", StringComparison.OrdinalIgnoreCase))
+        if (Security.ToLowerInvariant() is not ("none" or "resolve" or "membership" or "confidential"))
         {
-            throw new UsageException($"--security {Security}: this build runs security mode none only; resolve, membership and confidential arrive with the security providers (docs/cli.md)");
+            throw new UsageException($"--security {Security} is not a mode; use none, resolve, membership or confidential");
+        }
+
+        if (Mode >= Overlay.Security.DrtSecurityMode.Membership && (Credential is null || RootKey is null))
+        {
+            throw new UsageException($"--security {Security} needs --credential FILE (drt credential issue) and --root-key FILE (the root's public key)");
         }
 
         if (MaintenancePeriodMs is < 100 or > 3_600_000)
@@ -94,7 +123,10 @@ internal sealed class NodeOptions
         }
         foreach (string key in Register)
         {
-            _ = Parsing.Key(key, "--register");
+            if (Mode == Overlay.Security.DrtSecurityMode.None || IsHexKey(key))
+            {
+                _ = Parsing.Key(key, "--register");
+            }
         }
 
         foreach (string endpoint in Flatten(Bootstrap))

@@ -3,6 +3,7 @@ using Drt.Node.Cli;
 using Drt.Node.Control;
 using Drt.Overlay;
 using Drt.Overlay.Bootstrap;
+using Drt.Overlay.Security;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -16,6 +17,7 @@ namespace Drt.Node.Node;
 internal sealed partial class NodeService(NodeOptions options, ILogger<NodeService> log) : IHostedService
 {
     private DrtInstance? _instance;
+    private DrtIdentity? _identity;
     private ControlServer? _control;
     private PrometheusEndpoint? _metrics;
 
@@ -34,15 +36,23 @@ internal sealed partial class NodeService(NodeOptions options, ILogger<NodeServi
             NetworkId = options.NetworkId,
             MaintenancePeriod = TimeSpan.FromMilliseconds(options.MaintenancePeriodMs),
             BootstrapProvider = new CompositeBootstrapProvider(providers),
+            SecurityProvider = await SecurityProviderAsync(cancellationToken).ConfigureAwait(false),
         };
 
         _instance = await DrtInstance.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
         _instance.StatusChanged += (_, change) => Log.StatusChanged(log, change.PreviousStatus, change.Status, string.Join(", ", change.BootstrapEndpoints.Select(Parsing.Format)), change.BootstrapProblem ?? "");
         var handler = new ControlHandler(_instance);
         byte[] data = Encoding.UTF8.GetBytes(options.Data);
-        foreach (string key in options.Register)
+        foreach (string entry in options.Register)
         {
-            await handler.RegisterAsync(Parsing.Key(key, "--register"), data, cancellationToken).ConfigureAwait(false);
+            if (options.Mode != DrtSecurityMode.None && !NodeOptions.IsHexKey(entry))
+            {
+                await handler.RegisterDerivedAsync(entry, data, cancellationToken).ConfigureAwait(false); // a classifier
+            }
+            else
+            {
+                await handler.RegisterAsync(Parsing.Key(entry, "--register"), data, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         _control = await ControlServer.StartAsync(options.ResolvedControl, handler, log).ConfigureAwait(false);
@@ -73,6 +83,59 @@ internal sealed partial class NodeService(NodeOptions options, ILogger<NodeServi
             await _instance.CloseAsync().ConfigureAwait(false); // unregisters every key and saves the peers that answered
             Log.Stopped(log, options.Name);
         }
+
+        _identity?.Dispose();
+    }
+
+    /// <summary>
+    /// The provider for the configured mode: none needs nothing; resolve needs the identity (created with mode 0600 when
+    /// missing); membership and confidential also the root's public key and this node's credential.
+    /// </summary>
+    private async Task<ISecurityProvider> SecurityProviderAsync(CancellationToken cancellationToken)
+    {
+        DrtSecurityMode mode = options.Mode;
+        if (mode == DrtSecurityMode.None)
+        {
+            return NullSecurityProvider.Instance;
+        }
+
+        string path = options.ResolvedIdentity;
+        if (File.Exists(path))
+        {
+            _identity = KeyCommands.LoadIdentity(path, "--identity");
+        }
+        else
+        {
+            _identity = DrtIdentity.Create();
+            await _identity.SaveAsync(path, cancellationToken).ConfigureAwait(false);
+            Log.IdentityCreated(log, path);
+        }
+
+        if (mode == DrtSecurityMode.Resolve)
+        {
+            return new DerivedKeySecurityProvider(mode, _identity, options.NetworkId);
+        }
+
+        string credentialText = await File.ReadAllTextAsync(options.Credential!, cancellationToken).ConfigureAwait(false);
+        if (!DrtCredential.TryParseText(credentialText, out DrtCredential? credential))
+        {
+            throw new UsageException($"--credential {options.Credential} is not a credential (make one with 'drt credential issue')");
+        }
+
+        return new DerivedKeySecurityProvider(mode, _identity, options.NetworkId, await RootPublicKeyAsync(options.RootKey!, cancellationToken).ConfigureAwait(false), credential);
+    }
+
+    /// <summary>The root's public key from a file holding its 64 hex digits, or from the root key file itself.</summary>
+    private static async Task<byte[]> RootPublicKeyAsync(string path, CancellationToken cancellationToken)
+    {
+        string text = (await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false)).Trim();
+        if (text.Length == 2 * DrtIdentity.PublicKeyLength && text.All(Uri.IsHexDigit))
+        {
+            return Convert.FromHexString(text);
+        }
+
+        using DrtIdentity root = KeyCommands.LoadIdentity(path, "--root-key");
+        return root.PublicKey.ToArray();
     }
 
     /// <summary>Creates <paramref name="path"/> readable by its owner only (the control socket and identity live there).</summary>
@@ -98,6 +161,9 @@ internal sealed partial class NodeService(NodeOptions options, ILogger<NodeServi
 
         [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Metrics (Prometheus text) at {Url}")]
         public static partial void Metrics(ILogger logger, string url);
+
+        [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Created a new identity in {Path} (mode 0600)")]
+        public static partial void IdentityCreated(ILogger logger, string path);
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Node {Name} closed: keys unregistered, peer cache saved")]
         public static partial void Stopped(ILogger logger, string name);
