@@ -38,37 +38,24 @@ internal static class DrtCli
             // Signals are the command's business: drt node closes gracefully through the host; one-shot commands stop.
             return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
-        catch (UsageException error)
+        catch (Exception error) when (Classify(error) is (int code, string line))
         {
-            await stderr.WriteLineAsync($"drt: {error.Message}").ConfigureAwait(false);
-            return ExitCodes.Usage;
-        }
-        catch (NodeUnreachableException error)
-        {
-            await stderr.WriteLineAsync($"drt: {error.Message}").ConfigureAwait(false);
-            return ExitCodes.NodeUnreachable;
-        }
-        catch (DrtException error)
-        {
-            await stderr.WriteLineAsync($"drt: {error.Error}: {error.Message}").ConfigureAwait(false);
-            return ExitCodes.Failed;
-        }
-        catch (NodeRefusedException error)
-        {
-            await stderr.WriteLineAsync($"drt: {error.Message}").ConfigureAwait(false);
-            return ExitCodes.Failed;
-        }
-        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
-        {
-            await stderr.WriteLineAsync($"drt: {error.Message}").ConfigureAwait(false);
-            return ExitCodes.FileProblem;
-        }
-        catch (OperationCanceledException)
-        {
-            await stderr.WriteLineAsync("drt: interrupted").ConfigureAwait(false);
-            return ExitCodes.Interrupted;
+            await stderr.WriteLineAsync($"drt: {line}").ConfigureAwait(false);
+            return code;
         }
     }
+
+    /// <summary>The exit code and the one stderr line for a failure the user can act on; null for a bug (it propagates).</summary>
+    private static (int Code, string Line)? Classify(Exception error) => error switch
+    {
+        UsageException => (ExitCodes.Usage, error.Message),
+        NodeUnreachableException => (ExitCodes.NodeUnreachable, error.Message),
+        DrtException drt => (ExitCodes.Failed, $"{drt.Error}: {drt.Message}"),
+        NodeRefusedException => (ExitCodes.Failed, error.Message),
+        IOException or UnauthorizedAccessException => (ExitCodes.FileProblem, error.Message),
+        OperationCanceledException => (ExitCodes.Interrupted, "interrupted"),
+        _ => null,
+    };
 
     private static RootCommand Build(TextWriter stdout, TextWriter stderr)
     {
