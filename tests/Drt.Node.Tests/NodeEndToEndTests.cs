@@ -57,6 +57,11 @@ public sealed class NodeEndToEndTests
         Assert.Equal(KeyB, iterative[^1].GetProperty("key").GetString());
         Assert.All(iterative[..^1], hop => Assert.Equal("intermediate", hop.GetProperty("match").GetString()));
 
+        // Without a daemon: a short-lived resolve-only instance joins through a node and searches.
+        (int direct, string found, string why) = await DrtProcess.RunAsync("search", KeyB, "--bootstrap", a.Endpoint, "--bind", "127.0.0.1", "--timeout", "10000", "--json");
+        Assert.True(direct == 0, $"exit {direct}: {why}");
+        Assert.Equal(("exact", "beta"), (Json(found).GetProperty("match").GetString(), Json(found).GetProperty("data").GetString()));
+
         // The table output is readable.
         (_, string table, _) = await a.CliAsync("search", KeyB);
         Assert.Contains("MATCH", table);
@@ -99,11 +104,14 @@ public sealed class NodeEndToEndTests
     }
 
     [Fact]
-    public async Task AGracefulShutdownTakesItsKeysAwayAndARestartRejoinsFromThePeerCacheWithoutTheBootstrapNode()
+    public async Task AGracefulShutdownTakesItsKeysAwayAndARestartWithTheSameIdentityRejoinsFromThePeerCacheWithoutTheBootstrapNode()
     {
-        await using DrtNode a = await DrtNode.StartAsync();
-        await using DrtNode b = await DrtNode.StartAsync(null, "--bootstrap", a.Endpoint, "--register", KeyB, "--data", "beta");
-        await using DrtNode c = await DrtNode.StartAsync(null, "--bootstrap", a.Endpoint, "--register", KeyC, "--data", "gamma");
+        // Mode resolve, so that B's key is the one its identity owns for "b": the restart must come back with it.
+        await using DrtNode a = await DrtNode.StartAsync(null, "--security", "resolve");
+        await using DrtNode b = await DrtNode.StartAsync(null, "--security", "resolve", "--bootstrap", a.Endpoint, "--register", "b", "--data", "beta");
+        await using DrtNode c = await DrtNode.StartAsync(null, "--security", "resolve", "--bootstrap", a.Endpoint, "--register", "c", "--data", "gamma");
+        string KeyB = (await b.StatusAsync()).GetProperty("registrations")[0].GetProperty("key").GetString()!;
+        string KeyC = (await c.StatusAsync()).GetProperty("registrations")[0].GetProperty("key").GetString()!;
         await SearchUntilFoundAsync(c, KeyB);
         await SearchUntilFoundAsync(b, KeyC);
 
@@ -113,10 +121,12 @@ public sealed class NodeEndToEndTests
         (int exit, _, _) = await c.CliAsync("search", KeyB, "--timeout", "3000");
         Assert.Equal(1, exit);
 
-        // The bootstrap node goes too; B comes back with no --bootstrap, from its peer cache, and finds C's key.
+        // The bootstrap node goes too; B comes back with no --bootstrap, from its peer cache, with the same identity (so
+        // the same key for "b"), and finds C's key.
         Assert.Equal(0, await a.StopAsync());
         Assert.True(File.Exists(Path.Combine(b.DataDir, "peers.txt")), "no peer cache was saved");
-        await b.RestartAsync("--register", KeyB, "--data", "beta again");
+        await b.RestartAsync("--security", "resolve", "--register", "b", "--data", "beta again");
+        Assert.Equal(KeyB, (await b.StatusAsync()).GetProperty("registrations")[0].GetProperty("key").GetString());
         await SearchUntilFoundAsync(b, KeyC);
         Assert.Equal("beta again", (await SearchUntilFoundAsync(c, KeyB)).GetProperty("data").GetString());
     }
