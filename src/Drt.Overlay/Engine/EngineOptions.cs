@@ -1,5 +1,6 @@
 using System.Net;
 using Drt.Overlay.Routing;
+using Drt.Overlay.Security;
 using Drt.Overlay.Wire.Protocol;
 
 namespace Drt.Overlay.Engine;
@@ -36,6 +37,15 @@ internal sealed record EngineOptions
 
     /// <summary>Most routed messages this instance is responsible for at once (originated or forwarded, unacknowledged).</summary>
     public int MaxRoutesInFlight { get; init; } = 256;
+
+    /// <summary>
+    /// The security provider: its mode decides whether datagrams are sealed (Membership, Confidential: per-peer
+    /// sessions, Engine.Sessions.cs). Default <see cref="NullSecurityProvider.Instance"/> (mode None).
+    /// </summary>
+    public ISecurityProvider SecurityProvider { get; init; } = NullSecurityProvider.Instance;
+
+    /// <summary>Limits of the per-peer sessions in membership modes.</summary>
+    public SessionOptions Sessions { get; init; } = new();
 
     /// <summary>Where to find the network when alone.</summary>
     public IReadOnlyList<IPEndPoint> Bootstrap { get; init; } = [];

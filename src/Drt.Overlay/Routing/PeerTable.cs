@@ -24,6 +24,9 @@ internal struct Peer
 
     /// <summary>It answered a fresh nonce from this address: return routability proven.</summary>
     public bool Verified;
+
+    /// <summary>The engine's session slot for this peer plus one (0: none; membership modes, Engine.Sessions.cs).</summary>
+    public int Session;
 }
 
 /// <summary>
