@@ -78,6 +78,16 @@ internal sealed partial class Engine
     /// <summary>Whether datagrams are sealed (Membership, Confidential).</summary>
     public bool SealsDatagrams => _secure;
 
+    /// <summary>Whether a session with the peer at <paramref name="endpoint"/> is established (engine thread; tests, tools).</summary>
+    public bool HasSessionWith(IPEndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var wire = WireEndpoint.FromIPEndPoint(endpoint);
+        SocketAddress scratch = wire.IsIPv6 ? _scratchAddress : _scratchV4;
+        wire.WriteTo(scratch);
+        return _peers.TryGet(scratch, out int peerId) && _peers[peerId].Session > 0 && _sessionTable[_peers[peerId].Session - 1].Current is not null;
+    }
+
     /// <summary>The largest unsealed datagram: the transport's cap less the session trailer in membership modes.</summary>
     private int MaxPayload => _transport.MaxDatagramSize - _sealOverhead;
 
@@ -359,6 +369,7 @@ internal sealed partial class Engine
             entry.Alternate?.Dispose();
             entry.Alternate = entry.Current;
             entry.AlternateIsNewer = false;
+            entry.Current = null;
         }
 
         InstallSession(ref entry, session, now);
