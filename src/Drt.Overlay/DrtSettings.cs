@@ -2,6 +2,7 @@ using System.Net;
 using Drt.Overlay.Bootstrap;
 using Drt.Overlay.Engine;
 using Drt.Overlay.Routing;
+using Drt.Overlay.Security;
 using Drt.Overlay.Transport;
 
 namespace Drt.Overlay;
@@ -73,6 +74,17 @@ public sealed record DrtSettings
     /// </summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// The security provider (DRT's security provider), <see cref="NullSecurityProvider.Instance"/> (mode None) by
+    /// default. With a <see cref="DerivedKeySecurityProvider"/> in mode Membership or Confidential every peer proves
+    /// membership at first contact and every datagram between members is sealed (Confidential: encrypted too); a
+    /// non-member gets no answer of any kind. All instances of a network use the same mode and network id. When the
+    /// provider's own credential expires, the instance raises <see cref="DrtInstance.RegistrationStateChanged"/>
+    /// (<see cref="DrtRegistrationState.Unresolvable"/>) for each of its keys. The instance uses the provider but
+    /// does not own it (nor its identity): dispose those after closing.
+    /// </summary>
+    public ISecurityProvider SecurityProvider { get; init; } = NullSecurityProvider.Instance;
+
     /// <summary>Seeds the engine's (non-cryptographic) randomness, for runs that must replay; null: unseeded.</summary>
     internal int? RandomSeed { get; init; }
 
@@ -109,6 +121,11 @@ public sealed record DrtSettings
             throw new DrtException(DrtError.InvalidSettings, "TimeProvider is null; leave it unset for the system clock.");
         }
 
+        if (SecurityProvider is null)
+        {
+            throw new DrtException(DrtError.InvalidSettings, "SecurityProvider is null; leave it unset for NullSecurityProvider.Instance (mode None).");
+        }
+
         if (MaxBootstrapEndpoints is < 1 or > 64)
         {
             throw new DrtException(DrtError.InvalidSettings, $"MaxBootstrapEndpoints must be in 1..64; it was {MaxBootstrapEndpoints}.");
@@ -131,6 +148,7 @@ public sealed record DrtSettings
         LeafSetSide = LeafSetSide,
         MaintenancePeriod = MaintenancePeriod,
         Bootstrap = bootstrap ?? [],
+        SecurityProvider = SecurityProvider,
     };
 
     /// <summary>The transport's options for these settings.</summary>

@@ -205,8 +205,10 @@ internal sealed partial class Engine
                 break;
             case SecureSessionStatus.Replayed:
             case SecureSessionStatus.TooOld:
-            case SecureSessionStatus.UnknownEpoch:
                 SessionCounters.Replayed++;
+                return false;
+            case SecureSessionStatus.UnknownEpoch:
+                SessionCounters.UnknownEpoch++;
                 return false;
             default:
                 SessionCounters.AuthenticationFailed++;

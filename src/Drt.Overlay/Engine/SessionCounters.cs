@@ -39,8 +39,14 @@ internal sealed class SessionCounters
     /// <summary>Datagrams whose tag did not verify (tampered, forged, wrong key or direction).</summary>
     public long AuthenticationFailed { get; set; }
 
-    /// <summary>Datagrams refused as replays (counter seen, or older than the window, or an unknown key epoch).</summary>
+    /// <summary>Datagrams refused as replays: counter seen, or older than the replay window.</summary>
     public long Replayed { get; set; }
+
+    /// <summary>
+    /// Datagrams of a key epoch neither current, previous nor next (a datagram delayed across two rotations of its
+    /// sender, or junk); dropped before any cryptography.
+    /// </summary>
+    public long UnknownEpoch { get; set; }
 
     /// <summary>Datagrams sealed.</summary>
     public long Sealed { get; set; }

@@ -33,6 +33,9 @@ internal sealed class SimulatedInstances : IAsyncDisposable
     /// <summary>The registrations <see cref="OpenRing"/> made, by key.</summary>
     public Dictionary<Key256, DrtRegistration> Registrations { get; } = [];
 
+    /// <summary>Adjusts each instance's settings before it opens (its index, the settings): a security provider, say.</summary>
+    public Func<int, DrtSettings, DrtSettings>? Configure { get; init; }
+
     /// <summary>Which transport each instance runs on.</summary>
     public Dictionary<DrtInstance, SimulatedTransport> Transports { get; } = [];
 
@@ -49,6 +52,7 @@ internal sealed class SimulatedInstances : IAsyncDisposable
             MaintenancePeriod = Period,
             BootstrapProvider = bootstrap is null ? null : new StaticBootstrapProvider([bootstrap]),
         };
+        settings = Configure?.Invoke(Instances.Count, settings) ?? settings;
         DrtInstance instance = Run(DrtInstance.OpenAsync(settings));
         Instances.Add(instance);
         Transports.Add(instance, transport);
