@@ -84,7 +84,7 @@ public class SecureSearchBenchmarks
             _found += outcome.Results.Count;
         };
 
-        _progress = () => _inFlight < InFlight || (_started == _count && _inFlight == 0);
+        _progress = () => (_started < _count && _inFlight < InFlight) || _inFlight == 0; // room for the next search, or all done
 
         // Warm-up: every pair meets (sessions in secure modes), the pools and tables reach their size.
         _found = 0;

@@ -216,6 +216,7 @@ internal sealed partial class Engine
         }
 
         entry.LastUsed = now;
+        entry.Confirmed = true;
         SessionCounters.Opened++;
         datagram = _openBuffer.AsMemory(0, WireHeader.Size + bodyLength);
         return true;
@@ -375,6 +376,7 @@ internal sealed partial class Engine
         }
 
         InstallSession(ref entry, session, now);
+        entry.Confirmed = true; // the reply's proof covers our fresh ephemeral key: the peer holds the session
         entry.PeerNotAfter = PeerNotAfter(reply.Credential.Span);
         entry.LastUsed = now;
         _sessionsDue = Math.Min(_sessionsDue, entry.PeerNotAfter);
@@ -631,12 +633,18 @@ internal sealed partial class Engine
 
         if (slot < 0)
         {
+            // Sessions the peer has never used go first: a hello replayed from a forged source (valid credential and
+            // proof, but no ephemeral key behind it) makes one, and a stream of them must not push out live sessions.
+            bool oldestConfirmed = true;
             long oldest = long.MaxValue;
             for (int i = 0; i < _sessionTable.Length; i++)
             {
-                if (_sessionTable[i].Handshake is null && _sessionTable[i].LastUsed < oldest)
+                ref SessionEntry candidate = ref _sessionTable[i];
+                if (candidate.Handshake is null
+                    && ((oldestConfirmed && !candidate.Confirmed) || (candidate.Confirmed == oldestConfirmed && candidate.LastUsed < oldest)))
                 {
-                    oldest = _sessionTable[i].LastUsed;
+                    oldest = candidate.LastUsed;
+                    oldestConfirmed = candidate.Confirmed;
                     slot = i;
                 }
             }
@@ -808,6 +816,9 @@ internal sealed partial class Engine
         public long RotateAt;
         public long SealedInEpoch;
         public long LastUsed;
+
+        /// <summary>A datagram from the peer has opened under this slot's session (the peer holds the keys).</summary>
+        public bool Confirmed;
     }
 
     /// <summary>A datagram waiting for its peer's session (bytes in the parallel <c>_heldBytes</c>).</summary>

@@ -399,6 +399,42 @@ public sealed class SecureRingTests
     }
 
     [Fact]
+    public void ReplayedHellosFromForgedSourcesDoNotPushLiveSessionsOut()
+    {
+        const int Seed = 60;
+        using var members = new Members(Seed, DrtSecurityMode.Membership);
+        JoinedRing ring = members.Ring(Seed, s_wan, sessions: new SessionOptions { MaxSessions = 10 });
+        byte[]? hello = null;
+        ring.Network.Filter = (_, _, datagram) =>
+        {
+            hello ??= datagram[WireHeader.TypeOffset] == (byte)MessageType.Hello ? datagram.ToArray() : null;
+            return true;
+        };
+        ring.JoinOneByOne(6, TimeSpan.FromMilliseconds(300));
+        ring.Scheduler.RunFor(s_period);
+        ring.Network.Filter = null;
+        Assert.NotNull(hello);
+        JoinedRing.Node victim = ring.Nodes[0];
+        List<JoinedRing.Node> partners = ring.Nodes.FindAll(n => n != victim && HasSession(victim, n));
+        Assert.True(partners.Count >= 4, $"seed {Seed}: the victim has only {partners.Count} sessions");
+
+        // A recorded hello (valid credential and proof) sent from 30 other addresses: each gets a session slot and a
+        // reply it cannot use; none of them ever sends a sealed datagram.
+        var destination = victim.Transport.EndPoint.Serialize();
+        for (int i = 0; i < 30; i++)
+        {
+            SimulatedTransport rogue = ring.Network.CreateTransport();
+            rogue.Start(new NullReceiver());
+            Assert.True(rogue.TrySend(hello, destination));
+            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(50));
+        }
+
+        Assert.True(victim.Engine.SessionCounters.Evicted >= 20, $"seed {Seed}: {victim.Engine.SessionCounters.Evicted} evictions");
+        Assert.True(victim.Engine.SessionCounters.Active <= 10);
+        Assert.True(partners.All(p => HasSession(victim, p)), $"seed {Seed}: a replayed hello pushed a live session out");
+    }
+
+    [Fact]
     public void SealingAndOpeningAllocateNothingInSteadyState()
     {
         const int Seed = 58;
@@ -498,6 +534,17 @@ public sealed class SecureRingTests
         }
 
         return false;
+    }
+
+    private sealed class NullReceiver : Transport.IDatagramReceiver
+    {
+        public void OnDatagram(ReadOnlyMemory<byte> datagram, System.Net.SocketAddress source)
+        {
+        }
+
+        public void OnWake()
+        {
+        }
     }
 
     /// <summary>A network's root and its members' identities, made from the seed so a run replays.</summary>
