@@ -48,7 +48,7 @@ public class SearchSecurityBenchmarks
                 random.NextBytes(privateKey);
                 DrtIdentity identity = DrtIdentity.FromPrivateKey(privateKey);
                 _identities.Add(identity);
-                options = options with { Security = new DerivedKeySecurityProvider(Mode, identity, options.NetworkId) };
+                options = options with { SecurityProvider = new DerivedKeySecurityProvider(Mode, identity, options.NetworkId) };
                 key = identity.DeriveKey("");
             }
 

@@ -41,6 +41,12 @@ internal sealed class JoinedRing
     /// <summary>The nodes not crashed.</summary>
     public List<Node> LiveNodes => Nodes.FindAll(n => n.Alive);
 
+    /// <summary>
+    /// Adjusts each node's options before it starts (its join index, the ring's options): a per-node security
+    /// provider, for instance.
+    /// </summary>
+    public Func<int, EngineOptions, EngineOptions>? ConfigureNode { get; init; }
+
     /// <summary>The leaf-set side every node uses.</summary>
     public int LeafSetSide => _options.LeafSetSide;
 
@@ -56,8 +62,14 @@ internal sealed class JoinedRing
         {
             Bootstrap = bootstrapFrom < 0 ? [] : [Nodes[bootstrapFrom].Transport.EndPoint],
         };
+        options = ConfigureNode?.Invoke(index, options) ?? options;
         var engine = new Overlay.Engine.Engine(options, transport, Scheduler, new Random((Seed * 1000) + index), new SeededRandomNumberGenerator((Seed * 7919) + index));
         Key256 key = Key256.Random(Random);
+        if (options.SecurityProvider.Mode != Overlay.Security.DrtSecurityMode.None)
+        {
+            key = Overlay.Security.KeyDerivation.Derive(options.SecurityProvider.PublicKey.Span, ""); // the key its identity owns
+        }
+
         byte[] appData = AppDataOf(key);
         var node = new Node(engine, transport, key, appData);
         Nodes.Add(node);

@@ -77,6 +77,16 @@ public sealed class DrtInstance : IAsyncDisposable
         engine.LeafSetChanged = change => _events.Publish(new DrtLeafSetKeyChangedEvent(
             change.LocalKey, change.RemoteKey, change.Added ? DrtLeafSetChange.Added : DrtLeafSetChange.Deleted, change.Endpoint is { } endpoint ? [endpoint] : []));
 
+        // Membership modes: once this instance's own credential has expired no peer will talk to it, so none of its keys
+        // can be resolved any more (DRT's registration state event).
+        engine.CredentialExpired = () =>
+        {
+            foreach (LocalKey local in engine.Keys)
+            {
+                _events.Publish(new DrtRegistrationStateChangedEvent(local.Key, DrtRegistrationState.Unresolvable));
+            }
+        };
+
         // The payload is the receive buffer's: the event gets its own copy.
         engine.DeliverHandler = (in RoutedMessage message, Key256 root) => _events.Publish(new DrtMessageDeliveredEvent(
             message.Target, root, message.Origin.ToIPEndPoint(), message.Hops, message.Payload.ToArray()));

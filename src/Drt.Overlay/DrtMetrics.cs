@@ -156,6 +156,8 @@ internal sealed class DrtMetrics : IDisposable
         MessageType.LeafSetReply => "leaf_set_reply",
         MessageType.Error => "error",
         MessageType.Fragment => "fragment",
+        MessageType.Hello => "hello",
+        MessageType.HelloReply => "hello_reply",
         _ => "unknown",
     };
 

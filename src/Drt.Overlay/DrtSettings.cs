@@ -79,7 +79,12 @@ public sealed record DrtSettings
     /// is the instance's security mode, the one source of it: every node of a network must use the same mode (a node of
     /// another mode is ignored, datagram by datagram). <see cref="NullSecurityProvider.Instance"/> (mode None) by
     /// default; a <see cref="DerivedKeySecurityProvider"/> for Resolve and up, built with this instance's
-    /// <see cref="NetworkId"/> (otherwise opening fails with <see cref="DrtError.CapabilityMismatch"/>).
+    /// <see cref="NetworkId"/> (otherwise opening fails with <see cref="DrtError.CapabilityMismatch"/>). In Membership
+    /// and Confidential every peer proves membership at first contact and every datagram between members is sealed
+    /// (Confidential: encrypted too); a non-member gets no answer of any kind. When the provider's own credential
+    /// expires, the instance raises <see cref="DrtInstance.RegistrationStateChanged"/>
+    /// (<see cref="DrtRegistrationState.Unresolvable"/>) for each of its keys. The instance uses the provider but does
+    /// not own it (nor its identity): dispose those after closing.
     /// </summary>
     public ISecurityProvider SecurityProvider { get; init; } = NullSecurityProvider.Instance;
 
@@ -127,14 +132,14 @@ public sealed record DrtSettings
             throw new DrtException(DrtError.InvalidSettings, "TimeProvider is null; leave it unset for the system clock.");
         }
 
+        if (SecurityProvider is null)
+        {
+            throw new DrtException(DrtError.InvalidSettings, "SecurityProvider is null; leave it unset for NullSecurityProvider.Instance (mode None).");
+        }
+
         if (MaxBootstrapEndpoints is < 1 or > 64)
         {
             throw new DrtException(DrtError.InvalidSettings, $"MaxBootstrapEndpoints must be in 1..64; it was {MaxBootstrapEndpoints}.");
-        }
-
-        if (SecurityProvider is null)
-        {
-            throw new DrtException(DrtError.InvalidSettings, "SecurityProvider is null; leave it unset for mode None (NullSecurityProvider.Instance).");
         }
 
         if (EventQueueCapacity is < 16 or > 1_000_000)
@@ -153,7 +158,7 @@ public sealed record DrtSettings
         AppMinor = ProtocolMinor,
         LeafSetSide = LeafSetSide,
         MaintenancePeriod = MaintenancePeriod,
-        Security = SecurityProvider,
+        SecurityProvider = SecurityProvider,
         RecordLifetime = RecordValidity,
         Bootstrap = bootstrap ?? [],
     };

@@ -54,13 +54,22 @@ internal enum MessageType : byte
 
     /// <summary>One piece of a datagram too large for one datagram (see docs/protocol.md, Fragments).</summary>
     Fragment = 17,
+
+    /// <summary>
+    /// Session handshake step 1 (Membership, Confidential): credential, identity key, ephemeral key and proof; sent in
+    /// clear before anything else to a peer without a session; answered by <see cref="HelloReply"/>.
+    /// </summary>
+    Hello = 18,
+
+    /// <summary>Session handshake step 2: the responder's credential, identity key, ephemeral key and proof.</summary>
+    HelloReply = 19,
 }
 
 /// <summary>Facts about <see cref="MessageType"/> values.</summary>
 internal static class MessageTypes
 {
     /// <summary>The largest defined type; anything above is <see cref="DecodeStatus.UnknownType"/>.</summary>
-    public const MessageType Last = MessageType.Fragment;
+    public const MessageType Last = MessageType.HelloReply;
 
     /// <summary>Whether <paramref name="type"/> is a type this version knows.</summary>
     public static bool IsDefined(MessageType type) => type is >= MessageType.Ping and <= Last;

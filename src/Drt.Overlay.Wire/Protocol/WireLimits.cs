@@ -52,6 +52,18 @@ internal static class WireLimits
     /// <summary>Most padding a solicit carries (see <see cref="Solicit"/>: it pays for its answer in advance).</summary>
     public const int MaxPadding = 512;
 
+    /// <summary>
+    /// Longest membership credential in a hello (a <c>DrtCredential</c> is at most 218 bytes; the rest is room for a
+    /// custom provider's).
+    /// </summary>
+    public const int MaxCredential = 512;
+
+    /// <summary>Length of an X25519 ephemeral public key.</summary>
+    public const int EphemeralKeyLength = 32;
+
+    /// <summary>Most padding a hello carries (it pays for a reply whose credential label is longer).</summary>
+    public const int MaxHelloPadding = 64;
+
     /// <summary>Most bytes of a fragment's chunk.</summary>
     public const int MaxFragmentChunk = DefaultMaxDatagram;
 }

@@ -102,7 +102,7 @@ internal sealed partial class Engine
 
     private void InitializeRecords(EngineOptions options, TimeProvider time)
     {
-        _security = options.Security;
+        _security = options.SecurityProvider;
         _secure = _security.Mode != DrtSecurityMode.None;
         _recordCache = new RecordVerificationCache(_security, options.NetworkId, options.RecordCacheCapacity);
 

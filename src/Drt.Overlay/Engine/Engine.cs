@@ -86,6 +86,7 @@ internal sealed partial class Engine : IDatagramReceiver
         _searchSlots = new SearchOperation?[options.MaxSearches];
         InitAdmission();
         InitializeRecords(options, time);
+        InitSessions(options, time);
     }
 
     /// <summary>How often, at most, the engine republishes <see cref="Snapshot"/> when nothing marked it stale: 0.25 s.</summary>
@@ -131,6 +132,7 @@ internal sealed partial class Engine : IDatagramReceiver
         _out.Dispose();
         _fragmentOut.Dispose();
         _reassembler.Dispose();
+        DisposeSessions();
     }
 
     /// <summary>
@@ -147,6 +149,7 @@ internal sealed partial class Engine : IDatagramReceiver
     void IDatagramReceiver.OnDatagram(ReadOnlyMemory<byte> datagram, SocketAddress source)
     {
         long now = Now();
+        _inputNow = now;
         Counters.Received++;
         if (Status == EngineStatus.Faulted)
         {
@@ -169,6 +172,7 @@ internal sealed partial class Engine : IDatagramReceiver
     void IDatagramReceiver.OnWake()
     {
         long now = Now();
+        _inputNow = now;
 
         // Bounded: commands posted while draining wait for the next wake rather than starving datagrams. A command that
         // throws DrtException (API misuse) reports it itself; anything else faults the engine.
@@ -229,6 +233,12 @@ internal sealed partial class Engine : IDatagramReceiver
     {
         // Admission (Engine.Admission.cs), cheapest check first: size, header, source sanity, rate limits.
         if (!AdmitDatagram(datagram, source, now, reassembled, out WireHeader header))
+        {
+            return;
+        }
+
+        // Membership modes: hellos are served, everything else opened or dropped, before any body is read (Engine.Sessions.cs).
+        if (_sealing && !reassembled && !TryOpenReceived(ref datagram, header, source, now))
         {
             return;
         }
@@ -352,20 +362,21 @@ internal sealed partial class Engine : IDatagramReceiver
         ReadOnlySpan<byte> datagram = WireCodec.Encode(WireHeader.Create(_context, T.Type, messageId), message, _out);
         if (padTo > datagram.Length)
         {
-            datagram = WireCodec.Pad(_out, Math.Min(padTo, _transport.MaxDatagramSize));
+            datagram = WireCodec.Pad(_out, Math.Min(padTo, MaxPayload));
         }
 
-        if (datagram.Length <= _transport.MaxDatagramSize)
+        if (datagram.Length <= MaxPayload)
         {
             return SendDatagram(datagram, T.Type, destination, maintenance);
         }
 
-        // Too large for one datagram (a record with kilobytes of data): fragments, each of which is counted.
-        int count = Fragmenter.FragmentCount(datagram.Length, _transport.MaxDatagramSize);
+        // Too large for one datagram (a record with kilobytes of data): fragments, each of which is counted. In membership
+        // modes each fragment is sealed, so the cap leaves room for the trailer.
+        int count = Fragmenter.FragmentCount(datagram.Length, MaxPayload);
         bool sent = true;
         for (int i = 0; i < count && sent; i++)
         {
-            sent = SendDatagram(Fragmenter.Write(datagram, i, _transport.MaxDatagramSize, _fragmentOut), MessageType.Fragment, destination, maintenance);
+            sent = SendDatagram(Fragmenter.Write(datagram, i, MaxPayload, _fragmentOut), MessageType.Fragment, destination, maintenance);
         }
 
         Counters.FragmentedSends++;
@@ -374,6 +385,12 @@ internal sealed partial class Engine : IDatagramReceiver
 
     private bool SendDatagram(ReadOnlySpan<byte> datagram, MessageType type, SocketAddress destination, bool maintenance)
     {
+        // Membership modes: sealed, or held while the peer's session is negotiated (Engine.Sessions.cs).
+        if (_sealing && !TrySealOutgoing(ref datagram, type, destination, maintenance, out bool accepted))
+        {
+            return accepted;
+        }
+
         bool sent = _transport.TrySend(datagram, destination);
         OnSendResult(sent);
         if (!sent)
@@ -538,6 +555,7 @@ internal sealed partial class Engine : IDatagramReceiver
         next = Math.Min(next, ConfirmJoins(now));
         next = Math.Min(next, RepairLeafSets(now));
         next = Math.Min(next, RenewRecords(now));
+        next = Math.Min(next, ServiceSessions(now));
 
         if (next != long.MaxValue && next < _armedFor)
         {

@@ -76,6 +76,10 @@ internal sealed record EngineOptions
     /// </summary>
     public int MaxRateLimitedSources { get; init; } = 1_024;
 
+
+    /// <summary>Limits of the per-peer sessions in membership modes (Engine.Sessions.cs).</summary>
+    public SessionOptions Sessions { get; init; } = new();
+
     /// <summary>Where to find the network when alone.</summary>
     public IReadOnlyList<IPEndPoint> Bootstrap { get; init; } = [];
 
@@ -87,9 +91,10 @@ internal sealed record EngineOptions
 
     /// <summary>
     /// Who this instance is and what it proves (docs/security.md): the provider's mode is the network's security mode,
-    /// written into every header, and from Resolve up every registration is a signed record.
+    /// written into every header; from Resolve up every registration is a signed record, and in Membership and
+    /// Confidential datagrams between members are sealed (per-peer sessions, Engine.Sessions.cs).
     /// </summary>
-    public ISecurityProvider Security { get; init; } = NullSecurityProvider.Instance;
+    public ISecurityProvider SecurityProvider { get; init; } = NullSecurityProvider.Instance;
 
     /// <summary>
     /// How long a signed record is valid (secure modes): the owner re-signs it, with a higher sequence, when a quarter
@@ -105,7 +110,7 @@ internal sealed record EngineOptions
     public long MaintenancePeriodMicros => MaintenancePeriod.Ticks / TimeSpan.TicksPerMicrosecond;
 
     /// <summary>The wire context this engine reads and writes with.</summary>
-    public WireContext WireContext => new(NetworkId, AppMajor, AppMinor, (byte)Security.Mode);
+    public WireContext WireContext => new(NetworkId, AppMajor, AppMinor, (byte)SecurityProvider.Mode);
 
     /// <summary>Throws when a setting is out of range, naming it.</summary>
     public void Validate()
@@ -130,22 +135,22 @@ internal sealed record EngineOptions
             throw new DrtException(DrtError.InvalidSettings, $"MaintenancePeriod must be between 100 ms and 1 h; it was {MaintenancePeriod}.");
         }
 
-        if (Security is null)
+        if (SecurityProvider is null)
         {
-            throw new DrtException(DrtError.InvalidSettings, "Security is null; use NullSecurityProvider.Instance for mode None.");
+            throw new DrtException(DrtError.InvalidSettings, "SecurityProvider is null; use NullSecurityProvider.Instance for mode None.");
         }
 
-        if (Security.Mode is < DrtSecurityMode.None or > DrtSecurityMode.Confidential)
+        if (SecurityProvider.Mode is < DrtSecurityMode.None or > DrtSecurityMode.Confidential)
         {
-            throw new DrtException(DrtError.InvalidSettings, $"The security provider's mode {Security.Mode} is not one of None, Resolve, Membership, Confidential.");
+            throw new DrtException(DrtError.InvalidSettings, $"The security provider's mode {SecurityProvider.Mode} is not one of None, Resolve, Membership, Confidential.");
         }
 
-        if (Security.Mode != DrtSecurityMode.None && (Security.PublicKey.Length != WireLimits.PublicKeyLength || Security.SignatureLength != WireLimits.SignatureLength))
+        if (SecurityProvider.Mode != DrtSecurityMode.None && (SecurityProvider.PublicKey.Length != WireLimits.PublicKeyLength || SecurityProvider.SignatureLength != WireLimits.SignatureLength))
         {
-            throw new DrtException(DrtError.CapabilityMismatch, $"Mode {Security.Mode} needs a provider with a {WireLimits.PublicKeyLength}-byte public key and {WireLimits.SignatureLength}-byte signatures (Ed25519); this one has {Security.PublicKey.Length} and {Security.SignatureLength}. Use DerivedKeySecurityProvider.");
+            throw new DrtException(DrtError.CapabilityMismatch, $"Mode {SecurityProvider.Mode} needs a provider with a {WireLimits.PublicKeyLength}-byte public key and {WireLimits.SignatureLength}-byte signatures (Ed25519); this one has {SecurityProvider.PublicKey.Length} and {SecurityProvider.SignatureLength}. Use DerivedKeySecurityProvider.");
         }
 
-        if (Security is DerivedKeySecurityProvider derived && derived.NetworkId != NetworkId)
+        if (SecurityProvider is DerivedKeySecurityProvider derived && derived.NetworkId != NetworkId)
         {
             throw new DrtException(DrtError.CapabilityMismatch, $"The security provider was built for network id {derived.NetworkId} but the instance uses {NetworkId}; build the provider with the instance's NetworkId.");
         }

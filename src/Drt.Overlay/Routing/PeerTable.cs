@@ -30,6 +30,9 @@ internal struct Peer
     /// so answers to it may be larger than its requests. Weaker than <see cref="Verified"/>: nothing about its keys.
     /// </summary>
     public bool Routable;
+
+    /// <summary>The engine's session slot for this peer plus one (0: none; membership modes, Engine.Sessions.cs).</summary>
+    public int Session;
 }
 
 /// <summary>

@@ -92,7 +92,7 @@ public sealed class ForgedRecordTests
             _networkId = options.NetworkId;
             OwnerProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, Owner, _networkId);
             RogueProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, Rogue, _networkId);
-            options = options with { Security = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, SearcherIdentity, _networkId) };
+            options = options with { SecurityProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, SearcherIdentity, _networkId) };
             _context = options.WireContext;
             Key = Owner.DeriveKey("x");
 

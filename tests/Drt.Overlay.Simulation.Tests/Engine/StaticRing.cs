@@ -28,7 +28,7 @@ internal sealed class StaticRing
     /// <summary>The nodes in key order: the oracle.</summary>
     public Node[] Sorted { get; }
 
-    public static StaticRing Build(int seed, int count, LinkProfile link, int randomContacts = 24, int leafSetSide = 8, int appDataSize = 40, EngineOptions? options = null)
+    public static StaticRing Build(int seed, int count, LinkProfile link, int randomContacts = 24, int leafSetSide = 8, int appDataSize = 40, EngineOptions? options = null, Func<int, EngineOptions, EngineOptions>? configure = null)
     {
         options = (options ?? new EngineOptions()) with { LeafSetSide = leafSetSide };
         var scheduler = new VirtualTimeScheduler();
@@ -38,8 +38,14 @@ internal sealed class StaticRing
         for (int i = 0; i < count; i++)
         {
             SimulatedTransport transport = network.CreateTransport();
-            var engine = new Overlay.Engine.Engine(options, transport, scheduler, new Random(seed ^ (i * 7919)), new SeededRandomNumberGenerator(seed ^ (i * 104729)));
+            EngineOptions nodeOptions = configure?.Invoke(i, options) ?? options;
+            var engine = new Overlay.Engine.Engine(nodeOptions, transport, scheduler, new Random(seed ^ (i * 7919)), new SeededRandomNumberGenerator(seed ^ (i * 104729)));
             Key256 key = Key256.Random(random);
+            if (nodeOptions.SecurityProvider.Mode != Overlay.Security.DrtSecurityMode.None)
+            {
+                key = Overlay.Security.KeyDerivation.Derive(nodeOptions.SecurityProvider.PublicKey.Span, ""); // the key its identity owns
+            }
+
             engine.Start();
             nodes[i] = new Node(engine, transport, key, JoinedRing.AppDataOf(key, appDataSize));
             engine.AddLocalKey(key, nodes[i].AppData, engine.Now());

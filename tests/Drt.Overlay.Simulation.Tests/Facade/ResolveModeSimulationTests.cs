@@ -185,7 +185,7 @@ public sealed class ResolveModeSimulationTests
         SimulatedTransport rogue = sim.Transports[rogueMember];
         DrtIdentity rogueIdentity = identities[99];
         var rogueProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, rogueIdentity, sim.Instances[0].Engine.Security is DerivedKeySecurityProvider p ? p.NetworkId : 0);
-        var context = new Overlay.Engine.EngineOptions { Security = rogueProvider }.WireContext;
+        var context = new Overlay.Engine.EngineOptions { SecurityProvider = rogueProvider }.WireContext;
         var entry = new RouteEntry(key, WireEndpoint.FromIPEndPoint(sim.EndpointOf(victim)));
         WireEndpoint[] endpoints = [entry.Endpoint];
         ulong expires = (ulong)sim.Scheduler.GetUtcNow().ToUnixTimeSeconds() + 3_600;
@@ -247,7 +247,7 @@ public sealed class ResolveModeSimulationTests
         // identity) and answers every check with its own signature over a record for that key.
         DrtIdentity rogueIdentity = identities[98];
         var rogueProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, rogueIdentity, new DrtSettings().NetworkId);
-        var context = new Overlay.Engine.EngineOptions { Security = rogueProvider }.WireContext;
+        var context = new Overlay.Engine.EngineOptions { SecurityProvider = rogueProvider }.WireContext;
         SimulatedTransport rogue = sim.Network.CreateTransport();
         var endpoint = WireEndpoint.FromIPEndPoint(rogue.EndPoint);
         using var buffer = new PooledBufferWriter();

@@ -63,7 +63,10 @@ internal sealed class SimulatedInstances : IAsyncDisposable
         return instance;
     }
 
-    /// <summary>Opens <paramref name="count"/> instances, each bootstrapping from the first, with <paramref name="keysEach"/> random keys each.</summary>
+    /// <summary>
+    /// Opens <paramref name="count"/> instances, each bootstrapping from the first, with <paramref name="keysEach"/> keys
+    /// each: random ones in mode None, in the secure modes the keys each instance's identity derives for k0, k1, ….
+    /// </summary>
     public Dictionary<Key256, DrtInstance> OpenRing(int count, int keysEach, Random random)
     {
         var owners = new Dictionary<Key256, DrtInstance>();
@@ -73,8 +76,11 @@ internal sealed class SimulatedInstances : IAsyncDisposable
             for (int k = 0; k < keysEach; k++)
             {
                 Key256 key = Key256.Random(random);
-                Registrations.Add(key, Run(instance.RegisterKeyAsync(key, DataOf(key))));
-                owners.Add(key, instance);
+                DrtRegistration registration = instance.Engine.Security.Mode == Overlay.Security.DrtSecurityMode.None
+                    ? Run(instance.RegisterKeyAsync(key, DataOf(key)))
+                    : Run(instance.RegisterDerivedKeyAsync($"k{k}", DataOf(instance.DeriveKey($"k{k}"))));
+                Registrations.Add(registration.Key, registration);
+                owners.Add(registration.Key, instance);
             }
 
             Scheduler.RunFor(TimeSpan.FromMilliseconds(300));

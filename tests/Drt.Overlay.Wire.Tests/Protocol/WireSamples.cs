@@ -17,6 +17,7 @@ internal static class WireSamples
         MessageType.Ping, MessageType.Pong, MessageType.Solicit, MessageType.Advertise, MessageType.Request, MessageType.Ack,
         MessageType.Lookup, MessageType.LookupReply, MessageType.Inquire, MessageType.Authority, MessageType.Route,
         MessageType.RouteAck, MessageType.Flood, MessageType.LeafSetRequest, MessageType.LeafSetReply, MessageType.Error,
+        MessageType.Hello, MessageType.HelloReply,
     ];
 
     public static MessageType Parse(string typeName) => Enum.Parse<MessageType>(typeName);
@@ -127,6 +128,10 @@ internal static class WireSamples
                 new LeafSetReply((LeafSetReplyFlags)random.Next(4), Key(random), Many(random, WireLimits.MaxLeafSetSide, Entry), Many(random, WireLimits.MaxLeafSetSide, Entry)),
                 id),
             MessageType.Error => Encode(new Error((ErrorCode)random.Next(1, 6), (ushort)random.Next(65536)), id),
+            MessageType.Hello => Encode(
+                new Hello(Bytes(random, random.Next(1, 300)), Bytes(random, 32), Bytes(random, 32), Bytes(random, 64), random.Next(0, WireLimits.MaxHelloPadding + 1)),
+                id),
+            MessageType.HelloReply => Encode(new HelloReply(Bytes(random, random.Next(1, 300)), Bytes(random, 32), Bytes(random, 32), Bytes(random, 64)), id),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, "no sample for this type"),
         };
     }
@@ -169,6 +174,8 @@ internal static class WireSamples
             MessageType.LeafSetRequest => Round<LeafSetRequest>(datagram, header, reencoded),
             MessageType.LeafSetReply => Round<LeafSetReply>(datagram, header, reencoded),
             MessageType.Error => Round<Error>(datagram, header, reencoded),
+            MessageType.Hello => Round<Hello>(datagram, header, reencoded),
+            MessageType.HelloReply => Round<HelloReply>(datagram, header, reencoded),
             _ => DecodeStatus.UnknownType,
         };
     }
