@@ -159,6 +159,48 @@ public sealed class NodeEndToEndTests
         Assert.Equal("alone", (await plain.StatusAsync()).GetProperty("state").GetString());
     }
 
+    [Fact]
+    public async Task InModeConfidentialMembersWithCredentialsFindEachOtherAndANodeWithoutOneIsNotAnswered()
+    {
+        string keys = Directory.CreateTempSubdirectory("drt-members-").FullName;
+        try
+        {
+            string root = Path.Combine(keys, "root.pem");
+            Assert.Equal(0, (await DrtProcess.RunAsync("root", "keygen", "--out", root)).Exit);
+            string[] dirs = [DrtNode.NewDataDir(), DrtNode.NewDataDir()];
+            foreach (string dir in dirs)
+            {
+                Assert.Equal(0, (await DrtProcess.RunAsync("keygen", "--data-dir", dir)).Exit);
+                (int issued, _, string error) = await DrtProcess.RunAsync("credential", "issue", "--root-key", root, "--member-identity", Path.Combine(dir, "identity.pem"), "--days", "1", "--out", Path.Combine(dir, "member.credential"));
+                Assert.True(issued == 0, error);
+            }
+
+            string[] Member(string dir) => ["--security", "confidential", "--credential", Path.Combine(dir, "member.credential"), "--root-key", root];
+            await using DrtNode a = await DrtNode.StartAsync(dirs[0], [.. Member(dirs[0]), "--register", "a", "--data", "secret a"]);
+            await using DrtNode b = await DrtNode.StartAsync(dirs[1], [.. Member(dirs[1]), "--bootstrap", a.Endpoint, "--register", "b", "--data", "secret b"]);
+            string keyA = (await a.StatusAsync()).GetProperty("registrations")[0].GetProperty("key").GetString()!;
+            Assert.Equal("secret a", (await SearchUntilFoundAsync(b, keyA)).GetProperty("data").GetString());
+
+            // No credential: refused at start (exit 2). A member of another root's network: never answered.
+            (int refused, _, string why) = await DrtProcess.RunAsync("node", "--security", "membership", "--data-dir", DrtNode.NewDataDir(), "--port", "0");
+            Assert.Equal(2, refused);
+            Assert.Contains("--credential", why);
+            string otherRoot = Path.Combine(keys, "other-root.pem");
+            string strangerDir = DrtNode.NewDataDir();
+            Assert.Equal(0, (await DrtProcess.RunAsync("root", "keygen", "--out", otherRoot)).Exit);
+            Assert.Equal(0, (await DrtProcess.RunAsync("keygen", "--data-dir", strangerDir)).Exit);
+            Assert.Equal(0, (await DrtProcess.RunAsync("credential", "issue", "--root-key", otherRoot, "--member-identity", Path.Combine(strangerDir, "identity.pem"), "--out", Path.Combine(strangerDir, "member.credential"))).Exit);
+            await using DrtNode stranger = await DrtNode.StartAsync(strangerDir, "--security", "confidential", "--credential", Path.Combine(strangerDir, "member.credential"), "--root-key", otherRoot, "--bootstrap", a.Endpoint);
+            (int exit, _, _) = await stranger.CliAsync("search", keyA, "--timeout", "3000");
+            Assert.Equal(1, exit);
+            Assert.Equal("alone", (await stranger.StatusAsync()).GetProperty("state").GetString());
+        }
+        finally
+        {
+            Directory.Delete(keys, recursive: true);
+        }
+    }
+
     private static async Task<JsonElement> SearchUntilFoundAsync(DrtNode from, string key)
     {
         string last = "";

@@ -184,6 +184,7 @@ internal static class DrtCli
         });
         builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None); // a start-up failure is our one drt: line
         builder.Services.AddSingleton(options);
         builder.Services.AddHostedService<NodeService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
