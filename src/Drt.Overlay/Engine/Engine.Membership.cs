@@ -760,7 +760,11 @@ internal sealed partial class Engine
     {
         // Checking a suspicion, the suspect has already failed a whole check by its neighbour: two tries here make
         // six in all (a false death at 5% loss each way is then about one in a million), and the gap heals sooner.
-        int attempts = _verifications[request.Owner].Hinted ? _options.MaxAttempts - 1 : DeathAttempts;
+        // An address that has never proved it receives there (no answer to any request of ours) gets one inquire and
+        // no retransmission (anti-amplification): a spoofed flood "about itself" must not buy three inquires at a
+        // victim. Its verification ends here; it is in no table, and an honest joiner offers itself again.
+        ref Peer peer = ref _peers[_verifications[request.Owner].PeerId];
+        int attempts = !peer.Verified && !peer.Routable ? 1 : _verifications[request.Owner].Hinted ? _options.MaxAttempts - 1 : DeathAttempts;
         if (request.Attempt + 1 < Math.Max(attempts, 1))
         {
             SendVerify(request.Owner, request.Attempt + 1, request.MessageId, now);

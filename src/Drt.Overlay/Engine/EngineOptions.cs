@@ -179,12 +179,20 @@ internal sealed record EngineOptions
         }
     }
 
-    /// <summary>A rate in 1..1,000,000 per second and a burst of at least 1 and at most 1,000,000.</summary>
+    /// <summary>
+    /// A rate in 1..1,000,000 per second and a burst of at least 1 and at most 1,000,000; the message names the one
+    /// out of range (the bucket's fixed point multiplies both by 10⁶).
+    /// </summary>
     private static void ValidateRate(string rateName, int rate, string burstName, int burst)
     {
-        if (rate is < 1 or > TokenBucket.MaxRate || burst is < 1 or > TokenBucket.MaxRate)
+        if (rate is < 1 or > TokenBucket.MaxRate)
         {
-            throw new DrtException(DrtError.InvalidSettings, $"{rateName} and {burstName} must be in 1..{TokenBucket.MaxRate}; they were {rate} and {burst}.");
+            throw new DrtException(DrtError.InvalidSettings, $"{rateName} must be in 1..{TokenBucket.MaxRate}; it was {rate}.");
+        }
+
+        if (burst is < 1 or > TokenBucket.MaxRate)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"{burstName} must be in 1..{TokenBucket.MaxRate}; it was {burst}.");
         }
     }
 }

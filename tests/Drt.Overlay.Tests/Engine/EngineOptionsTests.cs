@@ -24,9 +24,39 @@ public sealed class EngineOptionsTests
             _ => new EngineOptions { MaxRoutesInFlight = 0 },
         };
 
-        DrtException error = Assert.Throws<DrtException>(options.Validate);
-        Assert.Equal(DrtError.InvalidSettings, error.Error);
-        Assert.Contains(name, error.Message);
+        AssertRefused(options, name);
+    }
+
+    /// <summary>The admission settings: each refused just below and just above its range (1..1,000,000; 4..2^20).</summary>
+    [Theory]
+    [InlineData("SourceRate", 0)]
+    [InlineData("SourceRate", 1_000_001)]
+    [InlineData("SourceBurst", 0)]
+    [InlineData("SourceBurst", 1_000_001)]
+    [InlineData("GlobalRate", 0)]
+    [InlineData("GlobalRate", 1_000_001)]
+    [InlineData("GlobalBurst", 0)]
+    [InlineData("GlobalBurst", 1_000_001)]
+    [InlineData("HandshakeRate", 0)]
+    [InlineData("HandshakeRate", 1_000_001)]
+    [InlineData("HandshakeBurst", 0)]
+    [InlineData("HandshakeBurst", 1_000_001)]
+    [InlineData("MaxRateLimitedSources", 3)]
+    [InlineData("MaxRateLimitedSources", (1 << 20) + 1)]
+    public void AnAdmissionSettingOutOfRangeIsRefusedByName(string name, int value)
+    {
+        EngineOptions options = name switch
+        {
+            "SourceRate" => new EngineOptions { SourceRate = value },
+            "SourceBurst" => new EngineOptions { SourceBurst = value },
+            "GlobalRate" => new EngineOptions { GlobalRate = value },
+            "GlobalBurst" => new EngineOptions { GlobalBurst = value },
+            "HandshakeRate" => new EngineOptions { HandshakeRate = value },
+            "HandshakeBurst" => new EngineOptions { HandshakeBurst = value },
+            _ => new EngineOptions { MaxRateLimitedSources = value },
+        };
+
+        AssertRefused(options, name);
     }
 
     [Fact]
@@ -34,5 +64,26 @@ public sealed class EngineOptionsTests
     {
         new EngineOptions().Validate();
         new EngineOptions { LeafSetSide = 5, MaxSearches = 65_535, MaxRoutesInFlight = 1, MaintenancePeriod = TimeSpan.FromMilliseconds(100) }.Validate();
+
+        // The admission limits, lowest and highest; the privileged-port switch is a bool, so both of its values.
+        new EngineOptions { SourceRate = 1, SourceBurst = 1, GlobalRate = 1, GlobalBurst = 1, HandshakeRate = 1, HandshakeBurst = 1, MaxRateLimitedSources = 4 }.Validate();
+        new EngineOptions
+        {
+            SourceRate = 1_000_000,
+            SourceBurst = 1_000_000,
+            GlobalRate = 1_000_000,
+            GlobalBurst = 1_000_000,
+            HandshakeRate = 1_000_000,
+            HandshakeBurst = 1_000_000,
+            MaxRateLimitedSources = 1 << 20,
+            AllowPrivilegedSourcePorts = true,
+        }.Validate();
+    }
+
+    private static void AssertRefused(EngineOptions options, string name)
+    {
+        DrtException error = Assert.Throws<DrtException>(options.Validate);
+        Assert.Equal(DrtError.InvalidSettings, error.Error);
+        Assert.Contains(name, error.Message);
     }
 }
