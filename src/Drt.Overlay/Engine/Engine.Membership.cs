@@ -718,12 +718,22 @@ internal sealed partial class Engine
     {
         ref Verification v = ref _verifications[slot];
         // Secure modes: the candidate proves it owns the key, not only that it answers at its address (the record,
-        // verified once per version, and a proof over our nonce), before it enters a table. The inquire is padded for
-        // the answer it asks for (a record with its data in secure modes), so an unproven address gets no more back.
-        var inquire = _secure
-            ? new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength), _security.PublicKey)
-            : new Inquire(InquireFlags.None, v.Key, _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength));
-        if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true, padTo: _secure ? _transport.MaxDatagramSize : BareAuthoritySize))
+        // verified once per version, and a proof over our nonce and public key), before it enters a table. That inquire
+        // is padded for its answer, so that an unproven asker still gets it, but only to a peer whose address is
+        // proven: a spoofed flood "about itself" must not buy a full datagram at a victim. An unproven peer first gets
+        // a small inquire (no public key, no padding: smaller than any flood); its "too large" answer proves its
+        // address, and the padded inquire follows at once (OnVerifyRefused).
+        ReadOnlyMemory<byte> nonce = _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength);
+        ref Peer peer = ref _peers[v.PeerId];
+        bool proven = peer.Verified || peer.Routable;
+        var inquire = !_secure
+            ? new Inquire(InquireFlags.None, v.Key, nonce)
+            : proven
+                ? new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, nonce, _security.PublicKey)
+                : new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, nonce);
+        int padTo = _secure && proven ? _transport.MaxDatagramSize : BareAuthoritySize;
+        v.Probing = _secure && !proven;
+        if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true, padTo: padTo))
         {
             v = default;
         }
@@ -734,6 +744,22 @@ internal sealed partial class Engine
         ref Verification v = ref _verifications[request.Owner];
         if (!v.InUse)
         {
+            return;
+        }
+
+        if (v.Probing)
+        {
+            // The answer to the small first inquire (the owner knew us already) proves the address; the inquire that
+            // carries our public key, for a proof to judge, follows at once (bounded, like every retry).
+            if (request.Attempt + 1 < _options.MaxAttempts)
+            {
+                SendVerify(request.Owner, request.Attempt + 1, NewMessageId(), now);
+            }
+            else
+            {
+                v = default;
+            }
+
             return;
         }
 
@@ -754,6 +780,28 @@ internal sealed partial class Engine
         {
             RemoveKey(key, now); // alive, but no longer holds the key
         }
+    }
+
+    /// <summary>
+    /// A verification inquire was refused. Too large: the inquire to a then unproven peer was small, and its answer
+    /// has just proved the address, so the padded inquire goes at once. Anything else ends the verification (the
+    /// candidate is offered again later, if it is real).
+    /// </summary>
+    private void OnVerifyRefused(in PendingRequest request, in Error error, long now)
+    {
+        ref Verification v = ref _verifications[request.Owner];
+        if (!v.InUse)
+        {
+            return;
+        }
+
+        if (error.Code == ErrorCode.TooLarge && request.Attempt + 1 < _options.MaxAttempts)
+        {
+            SendVerify(request.Owner, request.Attempt + 1, NewMessageId(), now);
+            return;
+        }
+
+        v = default;
     }
 
     private void OnVerifyTimeout(in PendingRequest request, long now)
@@ -1203,5 +1251,8 @@ internal sealed partial class Engine
         public Key256 Key;
         public int PeerId;
         public bool Hinted;
+
+        /// <summary>Secure modes: the inquire out is the small first one to an unproven peer (no public key, no proof to judge).</summary>
+        public bool Probing;
     }
 }

@@ -639,6 +639,9 @@ internal sealed partial class Engine : IDatagramReceiver
             case RequestKind.Route:
                 OnRouteTimeout(request, now); // busy or resolve-only: an alternative at once
                 break;
+            case RequestKind.Verify:
+                OnVerifyRefused(request, error, now);
+                break;
             default:
                 break;
         }

@@ -1,5 +1,6 @@
 using System.Net;
 using Drt.Overlay.Engine;
+using Drt.Overlay.Security;
 using Drt.Overlay.Transport;
 using Drt.Overlay.Wire;
 using Drt.Overlay.Wire.Protocol;
@@ -83,6 +84,45 @@ public sealed class HardeningTests
         }
 
         Console.WriteLine(string.Join('\n', lines));
+    }
+
+    [Fact]
+    public void InModeResolveAFloodAboutItselfFromAnUnprovenSourceBuysNoMoreBytesThanItCarried()
+    {
+        // The verification of a candidate asks for its signed record; the inquire is padded for that answer only to a
+        // proven peer, so a spoofed flood "about itself" gets one small inquire at the victim.
+        const int Seed = 503;
+        var identities = Enumerable.Range(0, 9).Select(i =>
+        {
+            byte[] seed = new byte[DrtIdentity.PrivateKeyLength];
+            new Random(Seed + i).NextBytes(seed);
+            return DrtIdentity.FromPrivateKey(seed);
+        }).ToArray();
+        try
+        {
+            uint networkId = new EngineOptions().NetworkId;
+            StaticRing ring = StaticRing.Build(Seed, count: 8, s_link, configure: (i, o) => o with { SecurityProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, identities[i], networkId) });
+            ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+            StaticRing.Node target = ring.Nodes[3];
+            WireContext resolve = new EngineOptions { SecurityProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, identities[8], networkId) }.WireContext;
+            SimulatedTransport rogue = ring.Network.CreateTransport();
+            var received = new ByteCounter();
+            rogue.Start(received);
+            using var buffer = new PooledBufferWriter();
+            var flood = new Flood(FloodFlags.NoAck, target.Key, new RouteEntry(KeyDerivation.Derive(identities[8].PublicKey.Span, ""), WireEndpoint.FromIPEndPoint(rogue.EndPoint)), null, default);
+            byte[] datagram = WireCodec.Encode(WireHeader.Create(resolve, MessageType.Flood, 1), flood, buffer).ToArray();
+            Assert.True(rogue.TrySend(datagram, target.Transport.EndPoint.Serialize()));
+            ring.Scheduler.RunFor(TimeSpan.FromSeconds(10));
+            Assert.True(received.Count >= 1, $"seed {Seed}: the candidate was not checked at all");
+            Assert.True(received.Bytes <= datagram.Length, $"seed {Seed}: a {datagram.Length}-byte flood bought {received.Bytes} bytes in {received.Count} datagrams");
+        }
+        finally
+        {
+            foreach (DrtIdentity identity in identities)
+            {
+                identity.Dispose();
+            }
+        }
     }
 
     [Theory]

