@@ -12,10 +12,17 @@ namespace Drt.Overlay.Simulation.Tests.Engine;
 /// Issue 5's hardening, on a converged static ring: anti-amplification for every request type, source sanity, rate
 /// limits, and a fuzz run of mutated and random datagrams after which the node still answers correctly.
 /// </summary>
+[Collection(HardeningTests.Alone)]
 public sealed class HardeningTests
 {
     private static readonly LinkProfile s_link = new() { Latency = TimeSpan.FromMilliseconds(20), Jitter = TimeSpan.FromMilliseconds(5) };
     private static readonly WireContext s_context = new EngineOptions().WireContext;
+
+    /// <summary>
+    /// The collection these tests run in, alone (after the parallel ones): the fuzz test's memory bound reads the whole
+    /// process's managed heap, which other tests running beside it would fill.
+    /// </summary>
+    public const string Alone = "Hardening, alone";
 
     /// <summary>Datagrams the fuzz run feeds one engine (issue 5 asks for 1,000,000; see docs/security.md for the time).</summary>
     private const int FuzzDatagrams = 1_000_000;
@@ -476,3 +483,7 @@ public sealed class HardeningTests
         }
     }
 }
+
+/// <summary>Runs <see cref="HardeningTests"/> with nothing else beside it.</summary>
+[CollectionDefinition(HardeningTests.Alone, DisableParallelization = true)]
+public sealed class HardeningAloneCollection;
