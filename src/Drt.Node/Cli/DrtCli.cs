@@ -123,24 +123,16 @@ internal static class DrtCli
             Flag("Name", parse.GetValue(name));
             Flag("MaintenancePeriodMs", parse.GetValue(period));
             Flag("MetricsPort", parse.GetValue(metricsPort));
-            string[] bootstraps = parse.GetValue(bootstrap) ?? [];
-            for (int i = 0; i < bootstraps.Length; i++)
-            {
-                flags[$"Bootstrap:{i}"] = bootstraps[i];
-            }
-
-            string[] keys = parse.GetValue(register) ?? [];
-            for (int i = 0; i < keys.Length; i++)
-            {
-                flags[$"Register:{i}"] = keys[i];
-            }
-
-            return await RunNodeAsync(parse.GetValue(config), flags, bootstraps.Length > 0, keys.Length > 0, cancellationToken).ConfigureAwait(false);
+            return await RunNodeAsync(parse.GetValue(config), flags, parse.GetValue(bootstrap) ?? [], parse.GetValue(register) ?? [], cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunNodeAsync(FileInfo? config, Dictionary<string, string?> flags, bool flagBootstrap, bool flagRegister, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the node with <paramref name="flags"/> over the configuration; the list flags (<paramref name="bootstraps"/>,
+    /// <paramref name="registers"/>), when given, replace the configured lists rather than merging index by index.
+    /// </summary>
+    private static async Task<int> RunNodeAsync(FileInfo? config, Dictionary<string, string?> flags, string[] bootstraps, string[] registers, CancellationToken cancellationToken)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (config is not null)
@@ -165,15 +157,14 @@ internal static class DrtCli
             throw new UsageException($"configuration: {error.Message}");
         }
 
-        // A list given by flags replaces the configuration's list rather than merging index by index.
-        if (flagBootstrap)
+        if (bootstraps.Length > 0)
         {
-            options.Bootstrap = [.. flags.Where(f => f.Key.StartsWith("Bootstrap:", StringComparison.Ordinal)).Select(f => f.Value!)];
+            options.Bootstrap = [.. bootstraps];
         }
 
-        if (flagRegister)
+        if (registers.Length > 0)
         {
-            options.Register = [.. flags.Where(f => f.Key.StartsWith("Register:", StringComparison.Ordinal)).Select(f => f.Value!)];
+            options.Register = [.. registers];
         }
 
         options.Validate();

@@ -200,23 +200,11 @@ public sealed class RecursiveRoutingTests
         var random = new Random(Seed + 1);
         Key256[] targets = [.. Enumerable.Range(0, 64).Select(_ => Key256.Random(random))];
         byte[] payload = new byte[100];
-        void RouteBatch(int count)
-        {
-            for (int i = 0; i < count; i++)
-            {
-                Overlay.Engine.Engine from = ring.Nodes[i % ring.Nodes.Length].Engine;
-                from.Route(targets[i % targets.Length], 0, payload, from.Now());
-                ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(5));
-            }
-
-            ring.Scheduler.RunFor(TimeSpan.FromSeconds(5));
-        }
-
-        RouteBatch(3000); // warm-up: slots, pending tables, peers, the seen-route rings
+        ring.RouteBatch(targets, payload, 3000); // warm-up: slots, pending tables, peers, the seen-route rings
         long deliveredBefore = delivered;
         (long routesSent, long acksReceived, long routeBytes) = PerTypeCounts(ring);
         long before = GC.GetAllocatedBytesForCurrentThread();
-        RouteBatch(3000);
+        ring.RouteBatch(targets, payload, 3000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.Equal(3000, delivered - deliveredBefore);

@@ -457,24 +457,12 @@ public sealed class SecureRingTests
         var random = new Random(Seed + 1);
         Key256[] targets = [.. Enumerable.Range(0, 64).Select(_ => Key256.Random(random))];
         byte[] payload = new byte[100];
-        void RouteBatch(int count)
-        {
-            for (int i = 0; i < count; i++)
-            {
-                Overlay.Engine.Engine from = ring.Nodes[i % ring.Nodes.Length].Engine;
-                from.Route(targets[i % targets.Length], 0, payload, from.Now());
-                ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(5));
-            }
-
-            ring.Scheduler.RunFor(TimeSpan.FromSeconds(5));
-        }
-
-        RouteBatch(2000); // warm-up: every pair on the routes gets its session, the hold buffers are made
+        ring.RouteBatch(targets, payload, 2000); // warm-up: every pair on the routes gets its session, the hold buffers are made
         long sealedBefore = ring.Nodes.Sum(n => n.Engine.SessionCounters.Sealed);
         long handshakes = ring.Nodes.Sum(n => n.Engine.SessionCounters.HandshakesStarted);
         long deliveredBefore = delivered;
         long before = GC.GetAllocatedBytesForCurrentThread();
-        RouteBatch(2000);
+        ring.RouteBatch(targets, payload, 2000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.Equal(2000, delivered - deliveredBefore);
