@@ -42,7 +42,7 @@ internal static partial class DrtProcess
         [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone())];
 
     /// <summary>Starts <c>drt ARGS</c> with its output redirected.</summary>
-    public static Process Start(IEnumerable<string> args)
+    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -59,6 +59,10 @@ internal static partial class DrtProcess
 
         info.Environment.Remove("DRT_DATA_DIR");
         info.Environment.Remove("DRT_CONTROL");
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
         return Process.Start(info) ?? throw new InvalidOperationException("could not start dotnet drt.dll");
     }
 
@@ -112,12 +116,20 @@ internal sealed class DrtNode : IAsyncDisposable
     public static async Task<DrtNode> StartAsync(string? dataDir = null, params string[] extra)
     {
         var node = new DrtNode(dataDir ?? NewDataDir());
-        await node.StartProcessAsync(extra);
+        await node.StartProcessAsync(extra, null);
+        return node;
+    }
+
+    /// <summary>Starts a node with <paramref name="environment"/> set (DRT_ variables, say).</summary>
+    public static async Task<DrtNode> StartWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, params string[] extra)
+    {
+        var node = new DrtNode(NewDataDir());
+        await node.StartProcessAsync(extra, environment);
         return node;
     }
 
     /// <summary>Starts the node again on the same data directory (its peer cache), with <paramref name="extra"/> flags.</summary>
-    public Task RestartAsync(params string[] extra) => StartProcessAsync(extra);
+    public Task RestartAsync(params string[] extra) => StartProcessAsync(extra, null);
 
     /// <summary>drt ARGS against this node's control socket.</summary>
     public Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) => DrtProcess.RunAsync([.. args, "--control", Control]);
@@ -171,11 +183,11 @@ internal sealed class DrtNode : IAsyncDisposable
         }
     }
 
-    private async Task StartProcessAsync(string[] extra)
+    private async Task StartProcessAsync(string[] extra, IReadOnlyDictionary<string, string>? environment)
     {
         _process?.Dispose();
         string[] args = ["node", "--port", Port == 0 ? "0" : Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--data-dir", DataDir, "--maintenance-ms", "500", .. extra];
-        Process process = DrtProcess.Start(args);
+        Process process = DrtProcess.Start(args, environment);
         _process = process;
         process.ErrorDataReceived += (_, line) =>
         {

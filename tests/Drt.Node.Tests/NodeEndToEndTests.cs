@@ -201,6 +201,34 @@ public sealed class NodeEndToEndTests
         }
     }
 
+    [Fact]
+    public async Task ConfigurationComesFromTheJsonFileThenDrtVariablesThenFlagsAndAListFlagReplacesTheConfiguredList()
+    {
+        string config = Path.Combine(Path.GetTempPath(), $"drt-config-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(config, $@"{{ ""Name"": ""from-json"", ""Data"": ""json data"", ""Register"": [ ""{KeyA}"" ] }}", DrtProcess.Cancel);
+        try
+        {
+            // DRT_NAME beats the file; the --register flag replaces the file's list (only KeyB is registered); the file's
+            // Data stays, as nothing overrides it.
+            await using DrtNode node = await DrtNode.StartWithEnvironmentAsync(new Dictionary<string, string> { ["DRT_NAME"] = "from-env" }, "--config", config, "--register", KeyB);
+            JsonElement status = await node.StatusAsync();
+            Assert.Equal("from-env", status.GetProperty("name").GetString());
+            Assert.Equal([KeyB], status.GetProperty("registrations").EnumerateArray().Select(r => r.GetProperty("key").GetString()));
+            JsonElement own = Json(await Ok(node.CliAsync("search", KeyB, "--include-local", "--json")));
+            Assert.Equal("json data", own.GetProperty("data").GetString());
+
+            // A flag beats DRT_ too; without --register the file's list stands.
+            await using DrtNode flagged = await DrtNode.StartWithEnvironmentAsync(new Dictionary<string, string> { ["DRT_NAME"] = "from-env" }, "--config", config, "--name", "from-flag");
+            JsonElement flaggedStatus = await flagged.StatusAsync();
+            Assert.Equal("from-flag", flaggedStatus.GetProperty("name").GetString());
+            Assert.Equal([KeyA], flaggedStatus.GetProperty("registrations").EnumerateArray().Select(r => r.GetProperty("key").GetString()));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     private static async Task<JsonElement> SearchUntilFoundAsync(DrtNode from, string key)
     {
         string last = "";
