@@ -90,5 +90,13 @@ public sealed class CliErrorTests
         Assert.Equal(60, summary.GetProperty("succeeded").GetInt32());
         Assert.True(summary.GetProperty("leaf_sets_right").GetBoolean());
         Assert.True(summary.GetProperty("datagrams_sent").GetInt64() > 0);
+        Assert.Equal(0, summary.GetProperty("datagrams_lost").GetInt64());
+
+        // --loss: every instance really drops that share of what it sends, and every answer is still right.
+        (exit, output, error) = await DrtProcess.RunAsync("demo", "--nodes", "6", "--keys", "20", "--searches", "60", "--loss", "0.05", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        summary = Assert.Single(DrtProcess.JsonLines(output));
+        Assert.Equal(0, summary.GetProperty("wrong").GetInt32());
+        Assert.True(summary.GetProperty("datagrams_lost").GetInt64() > 0, output);
     }
 }
