@@ -431,7 +431,10 @@ internal sealed partial class Engine
         }
 
         // A peer that stopped answering may have lost its side (a restart): renegotiate, sending with this one meanwhile.
-        if (_peers[peerId].ConsecutiveTimeouts >= RenegotiateAfterTimeouts && entry.Handshake is null && now >= entry.RenegotiateAfter)
+        // Not while the peer's own renegotiation is pending here (a newer alternate not yet promoted): it makes fresh
+        // keys already, and a second one on top would leave three sessions in play, one more than a slot keeps open.
+        if (_peers[peerId].ConsecutiveTimeouts >= RenegotiateAfterTimeouts && entry.Handshake is null && now >= entry.RenegotiateAfter
+            && !(entry.Alternate is not null && entry.AlternateIsNewer))
         {
             _ = StartHandshake(slot, now);
         }

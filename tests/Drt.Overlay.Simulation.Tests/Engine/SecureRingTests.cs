@@ -340,7 +340,7 @@ public sealed class SecureRingTests
     {
         const int Seed = 59;
         using var members = new Members(Seed, DrtSecurityMode.Confidential);
-        var rekeying = new SessionOptions { RekeyAfterDatagrams = 16, RekeyAfter = TimeSpan.FromSeconds(20) };
+        var rekeying = new SessionOptions { RekeyAfterDatagrams = 64, RekeyAfter = TimeSpan.FromSeconds(20) };
         JoinedRing ring = members.Ring(Seed, s_wan with { Loss = 0 }, sessions: rekeying);
         ring.JoinOneByOne(12, TimeSpan.FromMilliseconds(300));
         ring.Scheduler.RunFor(3 * s_period);
@@ -354,16 +354,17 @@ public sealed class SecureRingTests
 
         long rotations = ring.Nodes.Sum(n => n.Engine.SessionCounters.Rotations);
         long sealedTotal = ring.Nodes.Sum(n => n.Engine.SessionCounters.Sealed);
-        Assert.True(rotations >= sealedTotal / 32, $"seed {Seed}: {rotations} rotations for {sealedTotal} sealed datagrams");
+        Assert.True(rotations >= sealedTotal / 128, $"seed {Seed}: {rotations} rotations for {sealedTotal} sealed datagrams");
         long failed = ring.Nodes.Sum(n => n.Engine.SessionCounters.AuthenticationFailed);
         long replayed = ring.Nodes.Sum(n => n.Engine.SessionCounters.Replayed);
         long unknownEpoch = ring.Nodes.Sum(n => n.Engine.SessionCounters.UnknownEpoch);
         Assert.True(failed + replayed == 0, $"seed {Seed}: {failed} failed, {replayed} replayed, {sealedTotal} sealed, {rotations} rotations");
 
-        // Rotating every 16 datagrams, a datagram overtaken by more than 16 later ones to the same peer arrives two
+        // Rotating every 64 datagrams, a datagram overtaken by more than 64 later ones to the same peer arrives two
         // epochs late and is dropped (the receiver keeps one previous epoch); at the default 2^20 that cannot happen.
-        // Bursts (a verification's small inquire and its padded retry, searches in flight) make that a percent or two.
-        Assert.True(unknownEpoch <= sealedTotal / 50, $"seed {Seed}: {unknownEpoch} datagrams of an unknown epoch of {sealedTotal}");
+        // Here it is a few datagrams in a thousand (seeds 59..78: at most 0.6%). At 16 per epoch the bursts of a join
+        // made it 2-3%, clustered enough on some pairs that a searcher took its owner for silent.
+        Assert.True(unknownEpoch <= sealedTotal / 100, $"seed {Seed}: {unknownEpoch} datagrams of an unknown epoch of {sealedTotal}");
 
         // An idle minute: the time-based rotation alone moves every established session on.
         long before = ring.Nodes.Sum(n => n.Engine.SessionCounters.Rotations);
