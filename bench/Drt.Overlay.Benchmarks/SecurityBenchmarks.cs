@@ -46,7 +46,7 @@ public class SecurityBenchmarks
         _peerMembership = new DerivedKeySecurityProvider(DrtSecurityMode.Membership, _peer, NetworkId, root.PublicKey, Credential(root, _peer, now));
 
         WireEndpoint[] endpoints = [WireEndpoint.FromIPv4(0x7F00_0001, 40_001), WireEndpoint.FromIPv4(0x0A00_0001, 40_001)];
-        _unsigned = new SignedRecord(_owner.DeriveKey("bench"), _owner.PublicKey, "bench"u8.ToArray(), endpoints, new byte[256], 1, 0, RecordFlags.None, ReadOnlyMemory<byte>.Empty);
+        _unsigned = new SignedRecord(_owner.DeriveKey("bench"), _owner.PublicKey, new byte[32], "bench"u8.ToArray(), endpoints, new byte[256], 1, 0, RecordFlags.None, ReadOnlyMemory<byte>.Empty);
         RecordSigning.Sign(_ownerProvider, NetworkId, _unsigned, _signature);
         _signed = _unsigned with { Signature = _signature.ToArray() };
         _cache = new RecordVerificationCache(_peerProvider, NetworkId, capacity: 1024);

@@ -36,7 +36,7 @@ internal static class SeedCorpus
         var entry = new RouteEntry(key, v4);
         RouteEntry[] entries = [entry, new RouteEntry(Key256.Random(random), v6), new RouteEntry(Key256.Random(random), v4)];
         WireKey[] keys = [new WireKey(key), new WireKey(Key256.Random(random))];
-        var record = new SignedRecord(key, Bytes(random, WireLimits.PublicKeyLength), Bytes(random, 8), new WireEndpoint[] { v4, v6 }, Bytes(random, 40), 3, 1_800_000_000, RecordFlags.None, Bytes(random, WireLimits.SignatureLength));
+        var record = new SignedRecord(key, Bytes(random, WireLimits.PublicKeyLength), Bytes(random, WireLimits.ExchangeKeyLength), Bytes(random, 8), new WireEndpoint[] { v4, v6 }, Bytes(random, 40), 3, 1_800_000_000, RecordFlags.None, Bytes(random, WireLimits.SignatureLength));
 
         Save("ping", Encode(new Ping(123_456_789), buffer));
         Save("pong-v6", Encode(new Pong(123_456_789, v6), buffer));
@@ -48,6 +48,7 @@ internal static class SeedCorpus
         Save("lookup-reply", Encode(new LookupReply(LookupReplyFlags.None, new WireList<RouteEntry>(entries)), buffer));
         Save("inquire", Encode(new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, key, nonce, Bytes(random, WireLimits.PublicKeyLength)), buffer));
         Save("authority-record", Encode(new Authority(AuthorityFlags.None, key, nonce, record, Bytes(random, WireLimits.SignatureLength)), buffer));
+        Save("authority-mac", Encode(new Authority(AuthorityFlags.MacProof, key, nonce, record, Bytes(random, WireLimits.MacProofLength)), buffer));
         Save("authority-bare", Encode(new Authority(AuthorityFlags.NotMine, key, nonce, null, default), buffer));
         Save("route", Encode(new Route(42, key, 32, 1, v6, 7, Bytes(random, 100)), buffer));
         Save("route-ack", Encode(new RouteAck(RouteAckStatus.Accepted), buffer));

@@ -14,19 +14,21 @@ internal enum RecordFlags : byte
 }
 
 /// <summary>
-/// A registration as it travels (DRT's CPA plus payload): key, owner's public key, classifier, endpoints,
-/// application data, sequence number, expiry, flags and signature. Body: [key, public key (bin 32) or nil,
-/// classifier (bin ≤256), endpoints (1..20), app data (bin ≤5,120), sequence, expires (Unix seconds, 0 = never),
-/// flags, signature (bin 64) or nil].
+/// A registration as it travels (DRT's CPA plus payload): key, owner's public key, owner's exchange key, classifier,
+/// endpoints, application data, sequence number, expiry, flags and signature. Body: [key, public key (bin 32) or nil,
+/// exchange key (bin 32) or nil, classifier (bin ≤256), endpoints (1..20), app data (bin ≤5,120), sequence, expires
+/// (Unix seconds, 0 = never), flags, signature (bin 64) or nil].
 /// </summary>
 /// <remarks>
-/// In security mode None the public key and signature are nil. What the signature covers is the security
+/// In security mode None the public key, exchange key and signature are nil. The exchange key is the owner's X25519
+/// public key: signed with the record, it lets a searcher check a MAC nonce proof (docs/security.md). What the signature covers is the security
 /// provider's business (DESIGN §5); the codec only bounds the fields. Byte fields are slices of the receive
 /// buffer: copy what must outlive the datagram.
 /// </remarks>
 internal readonly record struct SignedRecord(
     Key256 Key,
     ReadOnlyMemory<byte> PublicKey,
+    ReadOnlyMemory<byte> ExchangeKey,
     ReadOnlyMemory<byte> Classifier,
     WireList<WireEndpoint> Endpoints,
     ReadOnlyMemory<byte> AppData,
@@ -38,9 +40,10 @@ internal readonly record struct SignedRecord(
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)
     {
-        writer.WriteArrayHeader(9);
+        writer.WriteArrayHeader(10);
         WireWriter.WriteKey(ref writer, Key);
         WireWriter.WriteOptionalBinary(ref writer, PublicKey);
+        WireWriter.WriteOptionalBinary(ref writer, ExchangeKey);
         writer.Write(Classifier.Span);
         Endpoints.Write(ref writer);
         writer.Write(AppData.Span);
@@ -55,9 +58,10 @@ internal readonly record struct SignedRecord(
     {
         value = default;
         DecodeStatus s;
-        if ((s = reader.ReadFields(9)) != DecodeStatus.Ok
+        if ((s = reader.ReadFields(10)) != DecodeStatus.Ok
             || (s = reader.ReadKey(out Key256 key)) != DecodeStatus.Ok
             || (s = reader.ReadOptionalFixedBinary(WireLimits.PublicKeyLength, out ReadOnlyMemory<byte> publicKey)) != DecodeStatus.Ok
+            || (s = reader.ReadOptionalFixedBinary(WireLimits.ExchangeKeyLength, out ReadOnlyMemory<byte> exchangeKey)) != DecodeStatus.Ok
             || (s = reader.ReadBinary(0, WireLimits.MaxClassifier, out ReadOnlyMemory<byte> classifier)) != DecodeStatus.Ok
             || (s = WireList<WireEndpoint>.TryRead(ref reader, 1, WireLimits.MaxRecordEndpoints, out WireList<WireEndpoint> endpoints)) != DecodeStatus.Ok
             || (s = reader.ReadBinary(0, WireLimits.MaxAppData, out ReadOnlyMemory<byte> appData)) != DecodeStatus.Ok
@@ -69,7 +73,7 @@ internal readonly record struct SignedRecord(
             return s;
         }
 
-        value = new SignedRecord(key, publicKey, classifier, endpoints, appData, sequence, expires, (RecordFlags)flags, signature);
+        value = new SignedRecord(key, publicKey, exchangeKey, classifier, endpoints, appData, sequence, expires, (RecordFlags)flags, signature);
         return DecodeStatus.Ok;
     }
 

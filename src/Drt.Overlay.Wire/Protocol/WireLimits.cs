@@ -49,6 +49,12 @@ internal static class WireLimits
     /// <summary>Length of an Ed25519 signature.</summary>
     public const int SignatureLength = 64;
 
+    /// <summary>Length of an X25519 public key: a record's exchange key, an inquire's searcher key.</summary>
+    public const int ExchangeKeyLength = 32;
+
+    /// <summary>Length of a MAC nonce proof (BLAKE2b-128 under the searcher's and owner's pair key).</summary>
+    public const int MacProofLength = 16;
+
     /// <summary>Most padding a solicit carries (see <see cref="Solicit"/>: it pays for its answer in advance).</summary>
     public const int MaxPadding = 512;
 

@@ -718,19 +718,19 @@ internal sealed partial class Engine
     {
         ref Verification v = ref _verifications[slot];
         // Secure modes: the candidate proves it owns the key, not only that it answers at its address (the record,
-        // verified once per version, and a proof over our nonce and public key), before it enters a table. That inquire
-        // is padded for its answer, so that an unproven asker still gets it, but only to a peer whose address is
-        // proven: a spoofed flood "about itself" must not buy a full datagram at a victim. An unproven peer first gets
-        // a small inquire (no public key, no padding: smaller than any flood); its "too large" answer proves its
-        // address, and the padded inquire follows at once (OnVerifyRefused).
+        // verified once per version, and a proof over our nonce and exchange key), before it enters a table. That
+        // inquire is padded for its answer, so that an unproven asker still gets it, but only to a peer whose address
+        // is proven: a spoofed flood "about itself" must not buy a full datagram at a victim. An unproven peer first
+        // gets a small liveness inquire (no record asked for, no exchange key, no padding: smaller than any flood, and
+        // it costs the candidate no proof); its answer proves the address, and the padded inquire follows at once.
         ReadOnlyMemory<byte> nonce = _verifyNonces.AsMemory(slot * WireLimits.NonceLength, WireLimits.NonceLength);
         ref Peer peer = ref _peers[v.PeerId];
         bool proven = peer.Verified || peer.Routable;
         var inquire = !_secure
             ? new Inquire(InquireFlags.None, v.Key, nonce)
             : proven
-                ? new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, nonce, _security.PublicKey)
-                : new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, nonce);
+                ? new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, v.Key, nonce, _pairKeys!.PublicKey)
+                : new Inquire(InquireFlags.None, v.Key, nonce);
         int padTo = _secure && proven ? _transport.MaxDatagramSize : BareAuthoritySize;
         v.Probing = _secure && !proven;
         if (!SendRequest(inquire, v.PeerId, RequestKind.Verify, slot, attempt, messageId, now, maintenance: true, padTo: padTo))
@@ -749,8 +749,8 @@ internal sealed partial class Engine
 
         if (v.Probing)
         {
-            // The answer to the small first inquire (the owner knew us already) proves the address; the inquire that
-            // carries our public key, for a proof to judge, follows at once (bounded, like every retry).
+            // The answer to the small liveness inquire proves the address; the inquire that asks for the record and
+            // carries our exchange key, for a proof to judge, follows at once (bounded, like every retry).
             if (request.Attempt + 1 < _options.MaxAttempts)
             {
                 SendVerify(request.Owner, request.Attempt + 1, NewMessageId(), now);
@@ -769,7 +769,7 @@ internal sealed partial class Engine
         bool proven = (authority.Flags & AuthorityFlags.NotMine) == 0
             && authority.Key == key
             && authority.Nonce.Span.SequenceEqual(nonce)
-            && (!_secure || (authority.Record is { } record && record.Key == key && (record.Flags & RecordFlags.Revoked) == 0 && AcceptAuthority(record, authority.Proof.Span, nonce, now)));
+            && (!_secure || (authority.Record is { } record && record.Key == key && (record.Flags & RecordFlags.Revoked) == 0 && AcceptAuthority(record, authority.Flags, authority.Proof.Span, nonce, now)));
         v = default;
 
         if (proven)

@@ -27,6 +27,15 @@ internal sealed class RecordCounters
     /// <summary>Authority answers whose nonce proof failed: replayed, relayed, or for another record version.</summary>
     public long ProofsRejected { get; set; }
 
+    /// <summary>Answers this owner proved with a MAC under a pair key (no Ed25519).</summary>
+    public long MacProofs { get; set; }
+
+    /// <summary>Answers this owner proved with an Ed25519 signature (no pair key held, and no agreement budget left).</summary>
+    public long SignedProofs { get; set; }
+
+    /// <summary>Inquiries answered Busy: no pair key, and neither agreement nor signature budget left.</summary>
+    public long ProofsBusy { get; set; }
+
     /// <summary>Revocations refused: not signed by the key's owner, stale, or absent where one was required.</summary>
     public long RevocationsRejected { get; set; }
 
@@ -71,7 +80,8 @@ internal sealed class RecordCounters
 /// <summary>
 /// Security mode Resolve (and up) in the engine (docs/security.md): local registrations as signed records, renewed
 /// before they expire; received records verified once per version through one bounded cache; nonce proofs on the
-/// owner's answers and their check at the searcher; signed revocations.
+/// owner's answers (a MAC under the pair key with the searcher when one is held or may be agreed, else a signature)
+/// and their check at the searcher; signed revocations.
 /// </summary>
 /// <remarks>
 /// In mode None nothing here signs or verifies: answers carry unsigned records as before, and a revocation counts
@@ -84,6 +94,9 @@ internal sealed partial class Engine
     private bool _secure;
     private long _unixEpochMicros;
     private readonly byte[] _proof = new byte[WireLimits.SignatureLength];
+    private PairKeys? _pairKeys;
+    private TokenBucket _agreementBucket;
+    private TokenBucket _proofSignatureBucket;
 
     /// <summary>Refused records and proofs, renewals (secure modes).</summary>
     public RecordCounters RecordCounters { get; } = new();
@@ -93,6 +106,9 @@ internal sealed partial class Engine
 
     /// <summary>The engine's one record verification cache (its counters say how often Ed25519 ran).</summary>
     public RecordVerificationCache RecordCache => _recordCache;
+
+    /// <summary>The exchange key and pair keys behind MAC nonce proofs (secure modes); null in mode None.</summary>
+    public PairKeys? PairKeys => _pairKeys;
 
     /// <summary>
     /// Called on the engine thread when a local key's record expired and its provider could not vouch for a new one
@@ -105,6 +121,18 @@ internal sealed partial class Engine
         _security = options.SecurityProvider;
         _secure = _security.Mode != DrtSecurityMode.None;
         _recordCache = new RecordVerificationCache(_security, options.NetworkId, options.RecordCacheCapacity);
+        if (_secure)
+        {
+            // The exchange key's private half comes from the nonce source: unpredictable in a real node, seeded (and so
+            // replayable) in the simulator. It lives as long as the engine; every record it signs carries its public half.
+            Span<byte> exchange = stackalloc byte[32];
+            FillNonce(exchange);
+            _pairKeys = new PairKeys(options.NetworkId, options.PairKeyCapacity, exchange);
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(exchange);
+        }
+
+        _agreementBucket = TokenBucket.Full(options.PairAgreementRate, options.PairAgreementBurst, 0);
+        _proofSignatureBucket = TokenBucket.Full(options.ProofSignatureRate, options.ProofSignatureBurst, 0);
 
         // now counts microseconds from the engine's construction; records speak Unix seconds.
         _unixEpochMicros = time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
@@ -160,7 +188,7 @@ internal sealed partial class Engine
         long expires = Math.Min(unix + (long)_options.RecordLifetime.TotalSeconds, VouchLimit());
         local.Endpoints[0] = _selfEndpoint;
         var record = new SignedRecord(
-            local.Key, _security.PublicKey, local.Classifier, new WireList<WireEndpoint>(local.Endpoints), local.AppData, local.Sequence, (ulong)expires, RecordFlags.None, default);
+            local.Key, _security.PublicKey, _pairKeys!.PublicKey, local.Classifier, new WireList<WireEndpoint>(local.Endpoints), local.AppData, local.Sequence, (ulong)expires, RecordFlags.None, default);
         byte[] signature = new byte[_security.SignatureLength];
         RecordSigning.Sign(_security, _options.NetworkId, record, signature);
         RecordSigning.ComputeDigest(_options.NetworkId, record, local.Digest);
@@ -183,7 +211,7 @@ internal sealed partial class Engine
         long unix = UnixSeconds(now);
         local.Endpoints[0] = _selfEndpoint;
         var record = new SignedRecord(
-            local.Key, _security.PublicKey, local.Classifier, new WireList<WireEndpoint>(local.Endpoints), ReadOnlyMemory<byte>.Empty, local.Sequence + 1,
+            local.Key, _security.PublicKey, _pairKeys!.PublicKey, local.Classifier, new WireList<WireEndpoint>(local.Endpoints), ReadOnlyMemory<byte>.Empty, local.Sequence + 1,
             (ulong)(unix + (long)_options.RecordLifetime.TotalSeconds), RecordFlags.Revoked, default);
         byte[] signature = new byte[_security.SignatureLength];
         RecordSigning.Sign(_security, _options.NetworkId, record, signature);
@@ -244,19 +272,49 @@ internal sealed partial class Engine
         return next;
     }
 
-    /// <summary>The owner's nonce proof for an inquire about <paramref name="local"/>: signs into a reused buffer.</summary>
-    private ReadOnlyMemory<byte> ProveAnswer(LocalKey local, in SignedRecord record, in Inquire inquire)
+    /// <summary>
+    /// The owner's nonce proof for an inquire about <paramref name="local"/>, into a reused buffer, cheapest first: a MAC
+    /// under the pair key with the searcher's exchange key when one is held, or when the agreement budget allows making
+    /// one (X25519, about two signatures' worth, then every later answer to that searcher is a MAC); else an Ed25519
+    /// signature while the signature budget lasts. False when both budgets are spent: the caller answers Busy, so a
+    /// flood of inquiries from fresh exchange keys costs this node at most the two buckets' worth of cryptography.
+    /// </summary>
+    private bool TryProveAnswer(LocalKey local, in SignedRecord record, in Inquire inquire, long now, out ReadOnlyMemory<byte> proof, out AuthorityFlags flags)
     {
-        NonceProof.Sign(_security, _options.NetworkId, local.Key, record.Sequence, local.Digest, inquire.Nonce.Span, inquire.SearcherPublicKey.Span, _proof);
-        return _proof.AsMemory(0, _security.SignatureLength);
+        PairKeys pairKeys = _pairKeys!;
+        ReadOnlySpan<byte> searcher = inquire.SearcherExchangeKey.Span;
+        if (pairKeys.TryGet(searcher, out NSec.Cryptography.Key pairKey)
+            || (searcher.Length == WireLimits.ExchangeKeyLength && _agreementBucket.TryTake(now) && pairKeys.TryAgree(searcher, out pairKey)))
+        {
+            NonceProof.Mac(pairKey, _options.NetworkId, local.Key, record.Sequence, local.Digest, inquire.Nonce.Span, searcher, _proof);
+            RecordCounters.MacProofs++;
+            proof = _proof.AsMemory(0, WireLimits.MacProofLength);
+            flags = AuthorityFlags.MacProof;
+            return true;
+        }
+
+        if (!_proofSignatureBucket.TryTake(now))
+        {
+            RecordCounters.ProofsBusy++;
+            proof = default;
+            flags = AuthorityFlags.Busy;
+            return false;
+        }
+
+        NonceProof.Sign(_security, _options.NetworkId, local.Key, record.Sequence, local.Digest, inquire.Nonce.Span, searcher, _proof);
+        RecordCounters.SignedProofs++;
+        proof = _proof.AsMemory(0, _security.SignatureLength);
+        flags = AuthorityFlags.None;
+        return true;
     }
 
     /// <summary>
     /// The searcher's check of an owner's answer in a secure mode: the record verifies (once per version, through the
-    /// cache; expired, stale, forged and mis-derived records fail) and the proof signs our nonce, our public key and
-    /// that record version. Counts what fails.
+    /// cache; expired, stale, forged and mis-derived records fail) and the proof — a MAC under our pair key with the
+    /// record's exchange key (agreed now if not held), or the owner's signature — covers our nonce, our exchange key
+    /// and that record version. Counts what fails.
     /// </summary>
-    private bool AcceptAuthority(in SignedRecord record, ReadOnlySpan<byte> proof, ReadOnlySpan<byte> nonce, long now)
+    private bool AcceptAuthority(in SignedRecord record, AuthorityFlags flags, ReadOnlySpan<byte> proof, ReadOnlySpan<byte> nonce, long now)
     {
         Span<byte> digest = stackalloc byte[RecordSigning.DigestLength];
         RecordStatus status = _recordCache.Verify(record, UnixSeconds(now), digest);
@@ -266,8 +324,14 @@ internal sealed partial class Engine
             return false;
         }
 
-        if (proof.Length != _security.SignatureLength
-            || !NonceProof.Verify(_security, record.PublicKey.Span, _options.NetworkId, record.Key, record.Sequence, digest, nonce, _security.PublicKey.Span, proof))
+        PairKeys pairKeys = _pairKeys!;
+        ReadOnlySpan<byte> searcher = pairKeys.PublicKey.Span;
+        bool proven = (flags & AuthorityFlags.MacProof) != 0
+            ? (pairKeys.TryGet(record.ExchangeKey.Span, out NSec.Cryptography.Key pairKey) || pairKeys.TryAgree(record.ExchangeKey.Span, out pairKey))
+                && NonceProof.VerifyMac(pairKey, _options.NetworkId, record.Key, record.Sequence, digest, nonce, searcher, proof)
+            : proof.Length == _security.SignatureLength
+                && NonceProof.Verify(_security, record.PublicKey.Span, _options.NetworkId, record.Key, record.Sequence, digest, nonce, searcher, proof);
+        if (!proven)
         {
             RecordCounters.ProofsRejected++;
             return false;

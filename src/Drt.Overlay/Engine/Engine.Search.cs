@@ -436,8 +436,9 @@ internal sealed partial class Engine
 
     private void SendInquire(SearchOperation op, NodeRef node, int attempt, ulong messageId, long now)
     {
-        // Secure modes: our public key goes with the nonce, so the owner's proof binds this searcher (not a relay).
-        var inquire = new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, node.Key, op.Nonce, _security.PublicKey);
+        // Secure modes: our exchange key goes with the nonce, so the owner's proof binds this searcher (not a relay),
+        // and the owner can make it a MAC under our pair key rather than a signature.
+        var inquire = new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, node.Key, op.Nonce, _pairKeys?.PublicKey ?? default);
         op.InFlight[messageId] = node;
         if (!SendRequest(inquire, node.PeerId, RequestKind.Inquire, op.Slot, attempt, messageId, now, padTo: _transport.MaxDatagramSize))
         {
@@ -474,7 +475,7 @@ internal sealed partial class Engine
             && (candidate.Flags & RecordFlags.Revoked) == 0;
 
         // Secure modes: the owner's signed record (verified once per version) and its proof over our fresh nonce.
-        bool forged = valid && _secure && !AcceptAuthority(authority.Record!.Value, authority.Proof.Span, op.Nonce, now);
+        bool forged = valid && _secure && !AcceptAuthority(authority.Record!.Value, authority.Flags, authority.Proof.Span, op.Nonce, now);
         valid &= !forged;
 
         if (valid)
@@ -715,7 +716,7 @@ internal sealed partial class Engine
         return n;
     }
 
-    private void OnInquire(ReadOnlyMemory<byte> datagram, in WireHeader header, System.Net.SocketAddress source)
+    private void OnInquire(ReadOnlyMemory<byte> datagram, in WireHeader header, System.Net.SocketAddress source, long now)
     {
         if (!TryDecode(datagram, header, out Inquire inquire))
         {
@@ -731,17 +732,25 @@ internal sealed partial class Engine
 
         SignedRecord? record = null;
         ReadOnlyMemory<byte> proof = default;
+        AuthorityFlags flags = AuthorityFlags.None;
         if ((inquire.Flags & InquireFlags.WantRecord) != 0 && local.Record is { } signed)
         {
-            // Secure modes: the signed record whole (its signature covers the data) and a proof over the nonce.
+            // Secure modes: the signed record whole (its signature covers the data) and a proof over the nonce, bound
+            // to the asker's exchange key. Without that key a proof would bind no searcher and prove nothing to anyone
+            // (every searcher checks its own key), so none is made.
             record = signed;
-            proof = ProveAnswer(local, signed, inquire);
+            if (!inquire.SearcherExchangeKey.IsEmpty && !TryProveAnswer(local, signed, inquire, now, out proof, out flags))
+            {
+                Reply(new Authority(flags, local.Key, inquire.Nonce, null, default), header, datagram.Length, source);
+                return;
+            }
         }
         else if ((inquire.Flags & InquireFlags.WantRecord) != 0)
         {
             _selfEndpoints[0] = _selfEndpoint;
             record = new SignedRecord(
                 local.Key,
+                default,
                 default,
                 default,
                 new WireList<WireEndpoint>(_selfEndpoints),
@@ -752,7 +761,7 @@ internal sealed partial class Engine
                 default);
         }
 
-        Reply(new Authority(AuthorityFlags.None, local.Key, inquire.Nonce, record, proof), header, datagram.Length, source);
+        Reply(new Authority(flags, local.Key, inquire.Nonce, record, proof), header, datagram.Length, source);
     }
 
     private readonly WireEndpoint[] _selfEndpoints = new WireEndpoint[1];

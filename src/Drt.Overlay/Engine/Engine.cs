@@ -133,6 +133,7 @@ internal sealed partial class Engine : IDatagramReceiver
         _fragmentOut.Dispose();
         _reassembler.Dispose();
         DisposeSessions();
+        _pairKeys?.Dispose();
     }
 
     /// <summary>
@@ -258,7 +259,7 @@ internal sealed partial class Engine : IDatagramReceiver
                 OnLookupReply(datagram, header, source, now);
                 break;
             case MessageType.Inquire:
-                OnInquire(datagram, header, source);
+                OnInquire(datagram, header, source, now);
                 break;
             case MessageType.Authority:
                 OnAuthority(datagram, header, source, now);

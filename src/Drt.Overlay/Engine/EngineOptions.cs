@@ -106,6 +106,30 @@ internal sealed record EngineOptions
     /// <summary>Keys whose newest verified record version the engine remembers (one Ed25519 verify per version).</summary>
     public int RecordCacheCapacity { get; init; } = 4096;
 
+    /// <summary>
+    /// Pair keys (secure modes) the engine holds at once, one per peer exchange key it has proved answers to or checked
+    /// answers from; the oldest is evicted when full. Default 1,024; 16..65,536.
+    /// </summary>
+    public int PairKeyCapacity { get; init; } = 1_024;
+
+    /// <summary>
+    /// Pair-key agreements per second an owner makes for searchers it holds no pair key with (X25519, about two
+    /// signatures' worth each; a searcher's own agreements are not limited). Beyond it an answer is signed. Default 64.
+    /// </summary>
+    public int PairAgreementRate { get; init; } = 64;
+
+    /// <summary>Pair-key agreements at once. Default 256 (a node meeting its whole neighbourhood at start).</summary>
+    public int PairAgreementBurst { get; init; } = 256;
+
+    /// <summary>
+    /// Signed nonce proofs per second an owner makes when it holds no pair key with the searcher and may not agree one;
+    /// beyond it an inquiry is answered Busy, so a flood of inquiries costs at most this many signatures. Default 1,000.
+    /// </summary>
+    public int ProofSignatureRate { get; init; } = 1_000;
+
+    /// <summary>Signed nonce proofs at once. Default 1,000.</summary>
+    public int ProofSignatureBurst { get; init; } = 1_000;
+
     /// <summary><see cref="MaintenancePeriod"/> in microseconds.</summary>
     public long MaintenancePeriodMicros => MaintenancePeriod.Ticks / TimeSpan.TicksPerMicrosecond;
 
@@ -165,6 +189,11 @@ internal sealed record EngineOptions
             throw new DrtException(DrtError.InvalidSettings, $"RecordCacheCapacity must be in 16..1,000,000; it was {RecordCacheCapacity}.");
         }
 
+        if (PairKeyCapacity is < 16 or > 65_536)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"PairKeyCapacity must be in 16..65,536; it was {PairKeyCapacity}.");
+        }
+
         if (MaxPeers < 16 || MaxPending < 16 || MaxSearches is < 1 or > 65_535 || MaxRoutesInFlight < 1)
         {
             throw new DrtException(DrtError.InvalidSettings, "MaxPeers and MaxPending must be at least 16, MaxSearches in 1..65535 and MaxRoutesInFlight at least 1.");
@@ -173,6 +202,8 @@ internal sealed record EngineOptions
         ValidateRate(nameof(SourceRate), SourceRate, nameof(SourceBurst), SourceBurst);
         ValidateRate(nameof(GlobalRate), GlobalRate, nameof(GlobalBurst), GlobalBurst);
         ValidateRate(nameof(HandshakeRate), HandshakeRate, nameof(HandshakeBurst), HandshakeBurst);
+        ValidateRate(nameof(PairAgreementRate), PairAgreementRate, nameof(PairAgreementBurst), PairAgreementBurst);
+        ValidateRate(nameof(ProofSignatureRate), ProofSignatureRate, nameof(ProofSignatureBurst), ProofSignatureBurst);
         if (MaxRateLimitedSources is < 4 or > 1 << 20)
         {
             throw new DrtException(DrtError.InvalidSettings, $"MaxRateLimitedSources must be in 4..{1 << 20}; it was {MaxRateLimitedSources}.");

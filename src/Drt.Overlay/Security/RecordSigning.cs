@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using Drt.Overlay.Wire;
 using Drt.Overlay.Wire.Protocol;
 using MessagePack;
-using NSec.Cryptography;
 
 namespace Drt.Overlay.Security;
 
@@ -34,7 +33,8 @@ internal enum RecordStatus
 /// over u8 len ‖ "drt.overlay/record/v1" ‖ digest, where digest = SHA-256 of the canonical record:
 /// </summary>
 /// <remarks>
-/// Canonical record, integers big-endian: network id (u32) · key (32) · u8 len ‖ public key · u16 len ‖ classifier ·
+/// Canonical record, integers big-endian: network id (u32) · key (32) · u8 len ‖ public key · u8 len ‖ exchange key ·
+/// u16 len ‖ classifier ·
 /// u8 count ‖ each endpoint as on the wire (MessagePack bin8: 0xC4, 6 or 18, address ‖ port) · u16 len ‖ app data ·
 /// sequence (u64) · expires, Unix seconds, 0 = never (u64) · flags (u8). Every field of <see cref="SignedRecord"/>
 /// but the signature, and the network id, so a record signed for one network does not verify in another. The
@@ -125,34 +125,36 @@ internal static class RecordSigning
         => record.ExpiresUnixSeconds != 0 && (nowUnixSeconds < 0 || (ulong)nowUnixSeconds >= record.ExpiresUnixSeconds);
 
     /// <summary>
-    /// Feeds the canonical record into SHA-256. An <see cref="IBufferWriter{T}"/> so that endpoints go through their
-    /// own encoder (one definition of their bytes); it owns a small scratch buffer and allocates nothing per record.
+    /// Writes the canonical record into one buffer and hashes it in one call (SHA-256 of the platform, which uses the
+    /// CPU's SHA extensions where it has them: a record is hashed on every answer a searcher checks, cache hit or not).
+    /// An <see cref="IBufferWriter{T}"/> so that endpoints go through their own encoder (one definition of their
+    /// bytes); its buffer holds the largest record the decoder lets through, so nothing is allocated per record.
     /// </summary>
     private sealed class RecordHasher : IBufferWriter<byte>
     {
-        private readonly byte[] _scratch = new byte[64];
-        private IncrementalHash _hash;
+        // network id, key, public key, exchange key, classifier, endpoints (20 × bin8 of 18), app data, sequence,
+        // expires, flags, with their length prefixes.
+        private const int MaxCanonicalLength = 4 + Key256.Size + 1 + WireLimits.PublicKeyLength + 1 + WireLimits.ExchangeKeyLength
+            + 2 + WireLimits.MaxClassifier + 1 + (WireLimits.MaxRecordEndpoints * 20) + 2 + WireLimits.MaxAppData + 8 + 8 + 1;
+
+        private readonly byte[] _buffer = new byte[MaxCanonicalLength];
+        private int _length;
 
         public void Hash(uint networkId, in SignedRecord record, Span<byte> digest)
         {
-            IncrementalHash.Initialize(HashAlgorithm.Sha256, out _hash);
-            Span<byte> fixedPart = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt32BigEndian(fixedPart, networkId);
-            IncrementalHash.Update(ref _hash, fixedPart[..4]);
+            // The decoder bounds each length (public and exchange key 32, classifier 256, app data 5,120, endpoints 20);
+            // a record built locally is bounded by the engine's own checks, and a span overrun would throw, not corrupt.
+            _length = 0;
+            BinaryPrimitives.WriteUInt32BigEndian(Take(4), networkId);
+            record.Key.WriteBigEndian(Take(Key256.Size));
+            Take(1)[0] = (byte)record.PublicKey.Length;
+            record.PublicKey.Span.CopyTo(Take(record.PublicKey.Length));
+            Take(1)[0] = (byte)record.ExchangeKey.Length;
+            record.ExchangeKey.Span.CopyTo(Take(record.ExchangeKey.Length));
+            BinaryPrimitives.WriteUInt16BigEndian(Take(2), (ushort)record.Classifier.Length);
+            record.Classifier.Span.CopyTo(Take(record.Classifier.Length));
 
-            Span<byte> key = stackalloc byte[Key256.Size];
-            record.Key.WriteBigEndian(key);
-            IncrementalHash.Update(ref _hash, key);
-
-            // The decoder bounds each length (public key 32, classifier 256, app data 5,120, endpoints 20).
-            fixedPart[0] = (byte)record.PublicKey.Length;
-            IncrementalHash.Update(ref _hash, fixedPart[..1]);
-            IncrementalHash.Update(ref _hash, record.PublicKey.Span);
-            UpdateLength16(record.Classifier.Length);
-            IncrementalHash.Update(ref _hash, record.Classifier.Span);
-
-            fixedPart[0] = (byte)record.Endpoints.Count;
-            IncrementalHash.Update(ref _hash, fixedPart[..1]);
+            Take(1)[0] = (byte)record.Endpoints.Count;
             var writer = new MessagePackWriter(this);
             foreach (WireEndpoint endpoint in record.Endpoints)
             {
@@ -161,30 +163,25 @@ internal static class RecordSigning
 
             writer.Flush();
 
-            UpdateLength16(record.AppData.Length);
-            IncrementalHash.Update(ref _hash, record.AppData.Span);
-            BinaryPrimitives.WriteUInt64BigEndian(fixedPart, record.Sequence);
-            IncrementalHash.Update(ref _hash, fixedPart);
-            BinaryPrimitives.WriteUInt64BigEndian(fixedPart, record.ExpiresUnixSeconds);
-            IncrementalHash.Update(ref _hash, fixedPart);
-            fixedPart[0] = (byte)record.Flags;
-            IncrementalHash.Update(ref _hash, fixedPart[..1]);
-            IncrementalHash.Finalize(ref _hash, digest[..DigestLength]);
+            BinaryPrimitives.WriteUInt16BigEndian(Take(2), (ushort)record.AppData.Length);
+            record.AppData.Span.CopyTo(Take(record.AppData.Length));
+            BinaryPrimitives.WriteUInt64BigEndian(Take(8), record.Sequence);
+            BinaryPrimitives.WriteUInt64BigEndian(Take(8), record.ExpiresUnixSeconds);
+            Take(1)[0] = (byte)record.Flags;
+            System.Security.Cryptography.SHA256.HashData(_buffer.AsSpan(0, _length), digest[..DigestLength]);
         }
 
-        private void UpdateLength16(int length)
+        public void Advance(int count) => _length += count;
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => _buffer.AsMemory(_length);
+
+        public Span<byte> GetSpan(int sizeHint = 0) => _buffer.AsSpan(_length);
+
+        private Span<byte> Take(int count)
         {
-            Span<byte> bytes = stackalloc byte[2];
-            BinaryPrimitives.WriteUInt16BigEndian(bytes, (ushort)length);
-            IncrementalHash.Update(ref _hash, bytes);
+            Span<byte> span = _buffer.AsSpan(_length, count);
+            _length += count;
+            return span;
         }
-
-        public void Advance(int count) => IncrementalHash.Update(ref _hash, _scratch.AsSpan(0, count));
-
-        public Memory<byte> GetMemory(int sizeHint = 0) => sizeHint <= _scratch.Length
-            ? _scratch
-            : throw new InvalidOperationException($"The record hasher hashes endpoints only; {sizeHint} bytes were asked for.");
-
-        public Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
     }
 }

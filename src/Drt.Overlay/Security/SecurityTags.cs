@@ -13,8 +13,11 @@ internal static class SecurityTags
     /// <summary>What a record's Ed25519 signature covers: u8 len ‖ this ‖ SHA-256(canonical record).</summary>
     public static ReadOnlySpan<byte> Record => "drt.overlay/record/v1"u8;
 
-    /// <summary>What a nonce proof's Ed25519 signature covers.</summary>
+    /// <summary>What a nonce proof covers, whether signed (Ed25519) or MACed (BLAKE2b under a pair key).</summary>
     public static ReadOnlySpan<byte> Nonce => "drt.overlay/nonce/v1"u8;
+
+    /// <summary>The pair key schedule: the HKDF salt of a pair key (<see cref="PairKeys"/>) starts with it.</summary>
+    public static ReadOnlySpan<byte> Pair => "drt.overlay/pair/v1"u8;
 
     /// <summary>What a membership credential's Ed25519 signature covers.</summary>
     public static ReadOnlySpan<byte> Credential => "drt.overlay/credential/v1"u8;

@@ -190,7 +190,7 @@ public sealed class ResolveModeSimulationTests
         WireEndpoint[] endpoints = [entry.Endpoint];
         ulong expires = (ulong)sim.Scheduler.GetUtcNow().ToUnixTimeSeconds() + 3_600;
         SignedRecord Revocation(ReadOnlyMemory<byte> publicKey) =>
-            new(key, publicKey, "svc"u8.ToArray(), endpoints, ReadOnlyMemory<byte>.Empty, ulong.MaxValue - 1, expires, RecordFlags.Revoked, new byte[64]);
+            new(key, publicKey, default, "svc"u8.ToArray(), endpoints, ReadOnlyMemory<byte>.Empty, ulong.MaxValue - 1, expires, RecordFlags.Revoked, new byte[64]);
         SignedRecord byRogue = Revocation(rogueIdentity.PublicKey);
         byte[] rogueSignature = new byte[64];
         Span<byte> digest = stackalloc byte[RecordSigning.DigestLength];
@@ -262,7 +262,7 @@ public sealed class ResolveModeSimulationTests
                 }
 
                 inquiries++;
-                var record = new SignedRecord(inquire.ValidateKey, rogueIdentity.PublicKey, "svc"u8.ToArray(), new[] { endpoint }, new byte[] { 9 }, 5, (ulong)sim.Scheduler.GetUtcNow().ToUnixTimeSeconds() + 3_600, RecordFlags.None, default);
+                var record = new SignedRecord(inquire.ValidateKey, rogueIdentity.PublicKey, default, "svc"u8.ToArray(), new[] { endpoint }, new byte[] { 9 }, 5, (ulong)sim.Scheduler.GetUtcNow().ToUnixTimeSeconds() + 3_600, RecordFlags.None, default);
                 byte[] signature = new byte[64];
                 byte[] digest = new byte[RecordSigning.DigestLength];
                 RecordSigning.ComputeDigest(context.NetworkId, record, digest);
@@ -270,7 +270,7 @@ public sealed class ResolveModeSimulationTests
                 rogueProvider.Sign(message.AsSpan(0, RecordSigning.WriteSignedMessage(digest, message)), signature);
                 record = record with { Signature = signature };
                 byte[] proof = new byte[64];
-                NonceProof.Sign(rogueProvider, context.NetworkId, record.Key, record.Sequence, digest, inquire.Nonce.Span, inquire.SearcherPublicKey.Span, proof);
+                NonceProof.Sign(rogueProvider, context.NetworkId, record.Key, record.Sequence, digest, inquire.Nonce.Span, inquire.SearcherExchangeKey.Span, proof);
                 var authority = new Authority(AuthorityFlags.None, inquire.ValidateKey, inquire.Nonce.ToArray(), record, proof);
                 rogue.TrySend(WireCodec.Encode(WireHeader.Create(context, MessageType.Authority, header.MessageId), authority, buffer), source);
             },

@@ -74,4 +74,33 @@ public sealed class NonceProofTests : IDisposable
         Assert.False(Check(proof.AsSpan(0, 63).ToArray()));
         Assert.False(NonceProof.Verify(_searcherProvider, _owner.PublicKey.Span, NetworkId, _record.Key, _record.Sequence, _digest, new byte[15], _searcher.PublicKey.Span, proof));
     }
+
+    [Fact]
+    public void A_MAC_proof_binds_the_same_things_under_the_pair_key()
+    {
+        using var owner = new PairKeys(NetworkId, 16, Enumerable.Repeat((byte)11, 32).ToArray());
+        using var searcher = new PairKeys(NetworkId, 16, Enumerable.Repeat((byte)12, 32).ToArray());
+        using var relay = new PairKeys(NetworkId, 16, Enumerable.Repeat((byte)13, 32).ToArray());
+        Assert.True(owner.TryAgree(searcher.PublicKey.Span, out NSec.Cryptography.Key ownerSide));
+        Assert.True(owner.TryAgree(relay.PublicKey.Span, out NSec.Cryptography.Key ownerWithRelay));
+        Assert.True(searcher.TryAgree(owner.PublicKey.Span, out NSec.Cryptography.Key searcherSide));
+
+        byte[] Mac(NSec.Cryptography.Key key, byte[] nonce, ReadOnlySpan<byte> searcherKey)
+        {
+            byte[] tag = new byte[16];
+            NonceProof.Mac(key, NetworkId, _record.Key, _record.Sequence, _digest, nonce, searcherKey, tag);
+            return tag;
+        }
+
+        bool CheckMac(byte[] tag, byte[]? nonce = null, ulong? sequence = null, uint networkId = NetworkId)
+            => NonceProof.VerifyMac(searcherSide, networkId, _record.Key, sequence ?? _record.Sequence, _digest, nonce ?? _nonce, searcher.PublicKey.Span, tag);
+
+        Assert.True(CheckMac(Mac(ownerSide, _nonce, searcher.PublicKey.Span)));
+        Assert.False(CheckMac(Mac(ownerSide, _nonce, searcher.PublicKey.Span), nonce: Flip(_nonce, 15)));          // replayed
+        Assert.False(CheckMac(Mac(ownerSide, _nonce, relay.PublicKey.Span)));                                      // bound to a relay
+        Assert.False(CheckMac(Mac(ownerWithRelay, _nonce, relay.PublicKey.Span)));                                 // the relay's own answer
+        Assert.False(CheckMac(Mac(ownerSide, _nonce, searcher.PublicKey.Span), sequence: _record.Sequence + 1));   // another version
+        Assert.False(CheckMac(Mac(ownerSide, _nonce, searcher.PublicKey.Span), networkId: NetworkId + 1));
+        Assert.False(NonceProof.VerifyMac(searcherSide, NetworkId, _record.Key, _record.Sequence, _digest, new byte[15], searcher.PublicKey.Span, Mac(ownerSide, _nonce, searcher.PublicKey.Span)));
+    }
 }

@@ -90,6 +90,36 @@ public sealed class RecordSigningTests : IDisposable
     }
 
     [Fact]
+    public void The_digest_is_SHA256_of_the_documented_canonical_record()
+    {
+        // docs/security.md: network id ‖ key ‖ u8 len ‖ public key ‖ u8 len ‖ exchange key ‖ u16 len ‖ classifier ‖
+        // u8 count ‖ endpoints as on the wire ‖ u16 len ‖ app data ‖ sequence ‖ expires ‖ flags, big-endian.
+        SignedRecord record = Record(_owner, sequence: 0x0102030405060708, expires: 0x1112131415161718) with { ExchangeKey = Enumerable.Range(0, 32).Select(i => (byte)(200 + i)).ToArray() };
+        var canonical = new List<byte>();
+        canonical.AddRange(Convert.FromHexString("0D270001"));
+        byte[] key = new byte[32];
+        record.Key.WriteBigEndian(key);
+        canonical.AddRange(key);
+        canonical.Add(32);
+        canonical.AddRange(record.PublicKey.ToArray());
+        canonical.Add(32);
+        canonical.AddRange(record.ExchangeKey.ToArray());
+        canonical.AddRange(new byte[] { 0, 4 });
+        canonical.AddRange("chat"u8.ToArray());
+        canonical.Add(2);
+        canonical.AddRange(Convert.FromHexString("C4067F0000019C41"));
+        canonical.AddRange(Convert.FromHexString("C41220010DB80000000000000000000000079C42"));
+        canonical.AddRange(new byte[] { 0, 5, 1, 2, 3, 4, 5 });
+        canonical.AddRange(Convert.FromHexString("0102030405060708"));
+        canonical.AddRange(Convert.FromHexString("1112131415161718"));
+        canonical.Add(0);
+
+        byte[] digest = new byte[RecordSigning.DigestLength];
+        RecordSigning.ComputeDigest(NetworkId, record, digest);
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(canonical.ToArray())), Convert.ToHexString(digest));
+    }
+
+    [Fact]
     public void Every_field_tampered_alone_is_refused()
     {
         SignedRecord record = Signed(_ownerProvider, Record(_owner, expires: (ulong)NowUnix + 3600));
@@ -99,6 +129,8 @@ public sealed class RecordSigningTests : IDisposable
         [
             record with { Key = record.Key + Key256.One },
             record with { PublicKey = Flip(record.PublicKey) },
+            record with { ExchangeKey = Flip(record.ExchangeKey, 31) },
+            record with { ExchangeKey = ReadOnlyMemory<byte>.Empty },
             record with { Classifier = "chaT"u8.ToArray() },
             record with { Endpoints = new[] { WireEndpoint.FromIPv4(0x7F00_0001, 40_001) } },
             record with { Endpoints = new[] { WireEndpoint.FromIPv4(0x7F00_0001, 40_009), WireEndpoint.FromIPEndPoint(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("2001:db8::7"), 40_002)) } },

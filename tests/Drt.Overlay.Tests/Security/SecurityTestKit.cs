@@ -31,6 +31,7 @@ internal static class SecurityTestKit
         return new SignedRecord(
             owner.DeriveKey(classifier),
             owner.PublicKey.ToArray(),
+            new byte[32],
             System.Text.Encoding.UTF8.GetBytes(classifier),
             endpoints,
             appData ?? [1, 2, 3, 4, 5],

@@ -102,7 +102,7 @@ public class CodecRoundTripTests
     }
 
     [Fact]
-    public void InquireCarriesTheSearcherPublicKeyOrNil()
+    public void InquireCarriesTheSearcherExchangeKeyOrNil()
     {
         var random = new Random(8);
         var sent = new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, WireSamples.Key(random), WireSamples.Bytes(random, 16), WireSamples.Bytes(random, 32));
@@ -110,11 +110,25 @@ public class CodecRoundTripTests
         Assert.Equal(sent.Flags, got.Flags);
         Assert.Equal(sent.ValidateKey, got.ValidateKey);
         Assert.True(sent.Nonce.Span.SequenceEqual(got.Nonce.Span));
-        Assert.True(sent.SearcherPublicKey.Span.SequenceEqual(got.SearcherPublicKey.Span));
+        Assert.True(sent.SearcherExchangeKey.Span.SequenceEqual(got.SearcherExchangeKey.Span));
 
         // Mode None: no searcher identity, written as nil.
-        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(WireSamples.Encode(sent with { SearcherPublicKey = default }), WireSamples.Context, out _, out got));
-        Assert.True(got.SearcherPublicKey.IsEmpty);
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(WireSamples.Encode(sent with { SearcherExchangeKey = default }), WireSamples.Context, out _, out got));
+        Assert.True(got.SearcherExchangeKey.IsEmpty);
+    }
+
+    [Fact]
+    public void AnAuthorityProofIsAsLongAsItsKindSays()
+    {
+        var random = new Random(9);
+        var mac = new Authority(AuthorityFlags.MacProof, WireSamples.Key(random), WireSamples.Bytes(random, 16), null, WireSamples.Bytes(random, WireLimits.MacProofLength));
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(WireSamples.Encode(mac), WireSamples.Context, out _, out Authority got));
+        Assert.Equal(AuthorityFlags.MacProof, got.Flags);
+        Assert.True(mac.Proof.Span.SequenceEqual(got.Proof.Span));
+
+        // A signature under the MAC flag (too large for a MAC), or a MAC without it (too short for a signature), is refused.
+        Assert.Equal(DecodeStatus.TooLarge, WireCodec.TryDecode(WireSamples.Encode(mac with { Proof = WireSamples.Bytes(random, WireLimits.SignatureLength) }), WireSamples.Context, out _, out got));
+        Assert.Equal(DecodeStatus.Malformed, WireCodec.TryDecode(WireSamples.Encode(mac with { Flags = AuthorityFlags.None }), WireSamples.Context, out _, out got));
     }
 
     [Fact]
@@ -123,7 +137,7 @@ public class CodecRoundTripTests
         var random = new Random(6);
         byte[] appData = WireSamples.Bytes(random, WireLimits.MaxAppData);
         var record = new SignedRecord(
-            WireSamples.Key(random), WireSamples.Bytes(random, 32), "chat"u8.ToArray(), new[] { WireSamples.Endpoint(random), WireSamples.Endpoint(random) },
+            WireSamples.Key(random), WireSamples.Bytes(random, 32), WireSamples.Bytes(random, 32), "chat"u8.ToArray(), new[] { WireSamples.Endpoint(random), WireSamples.Endpoint(random) },
             appData, 17, 1_900_000_000, RecordFlags.None, WireSamples.Bytes(random, 64));
         var sent = new Authority(AuthorityFlags.None, record.Key, WireSamples.Bytes(random, 16), record, WireSamples.Bytes(random, 64));
         byte[] datagram = WireSamples.Encode(sent);
@@ -134,6 +148,7 @@ public class CodecRoundTripTests
         Assert.Equal(record.Key, gotRecord.Key);
         Assert.True(appData.AsSpan().SequenceEqual(gotRecord.AppData.Span));
         Assert.True(record.PublicKey.Span.SequenceEqual(gotRecord.PublicKey.Span));
+        Assert.True(record.ExchangeKey.Span.SequenceEqual(gotRecord.ExchangeKey.Span));
         Assert.True("chat"u8.SequenceEqual(gotRecord.Classifier.Span));
         Assert.Equal(2, gotRecord.Endpoints.Count);
         Assert.Equal(17UL, gotRecord.Sequence);

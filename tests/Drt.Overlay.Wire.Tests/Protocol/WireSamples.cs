@@ -58,6 +58,16 @@ internal static class WireSamples
         return items;
     }
 
+    /// <summary>An authority of random flags: no proof, a signature, or (with the MAC flag) a MAC.</summary>
+    public static Authority AuthoritySample(Random random)
+    {
+        var flags = (AuthorityFlags)random.Next(8);
+        ReadOnlyMemory<byte> proof = random.Next(2) == 0
+            ? default
+            : Bytes(random, (flags & AuthorityFlags.MacProof) != 0 ? WireLimits.MacProofLength : WireLimits.SignatureLength);
+        return new Authority(flags, Key(random), Bytes(random, 16), random.Next(3) == 0 ? null : Record(random), proof);
+    }
+
     public static SignedRecord Record(Random random, int maxAppData = 600)
     {
         bool signed = random.Next(2) == 0;
@@ -66,6 +76,7 @@ internal static class WireSamples
         return new SignedRecord(
             Key(random),
             signed ? Bytes(random, WireLimits.PublicKeyLength) : default,
+            signed ? Bytes(random, WireLimits.ExchangeKeyLength) : default,
             Bytes(random, random.Next(0, 40)),
             endpoints,
             Bytes(random, random.Next(0, maxAppData + 1)),
@@ -114,7 +125,7 @@ internal static class WireSamples
             MessageType.LookupReply => Encode(new LookupReply((LookupReplyFlags)random.Next(16), Many(random, WireLimits.MaxReplyEntries, Entry)), id),
             MessageType.Inquire => Encode(new Inquire((InquireFlags)random.Next(8), Key(random), Bytes(random, 16), random.Next(2) == 0 ? Bytes(random, 32) : default), id),
             MessageType.Authority => Encode(
-                new Authority((AuthorityFlags)random.Next(4), Key(random), Bytes(random, 16), random.Next(3) == 0 ? null : Record(random), random.Next(2) == 0 ? Bytes(random, 64) : default),
+                AuthoritySample(random),
                 id),
             MessageType.Route => Encode(
                 new Route((ulong)random.NextInt64(), Key(random), (byte)random.Next(256), (byte)random.Next(256), Endpoint(random), (ushort)random.Next(65536), Bytes(random, random.Next(0, WireLimits.MaxRoutePayload + 1))),
