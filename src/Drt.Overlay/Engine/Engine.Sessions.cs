@@ -219,6 +219,11 @@ internal sealed partial class Engine
         entry.LastUsed = now;
         entry.Confirmed = true;
         SessionCounters.Opened++;
+
+        // A datagram that opens proves return routability: its sender holds the session keys, which take the hello or
+        // hello reply we sent to this address (a spoofer never sees it), and the replay window refuses copies. Replies
+        // to it need no padding on the request's side (Engine.Send) and are not cut for anti-amplification.
+        _peers[peerId].Routable = true;
         datagram = _openBuffer.AsMemory(0, WireHeader.Size + bodyLength);
         return true;
     }

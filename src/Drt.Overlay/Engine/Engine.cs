@@ -355,13 +355,15 @@ internal sealed partial class Engine : IDatagramReceiver
 
     /// <summary>
     /// Encodes and sends one datagram; counts it. <paramref name="padTo"/>: pad a request to that many bytes (capped
-    /// by the datagram size) so that its answer may be as large (anti-amplification, docs/protocol.md).
+    /// by the datagram size) so that its answer may be as large (anti-amplification, docs/protocol.md). In membership
+    /// modes nothing is padded: every datagram but a hello is sealed, and one that opens proves our address to the
+    /// receiver (Engine.Sessions.cs), so its answer is never cut.
     /// </summary>
     private bool Send<T>(in T message, ulong messageId, SocketAddress destination, bool maintenance = false, int padTo = 0)
         where T : struct, IWireMessage<T>
     {
         ReadOnlySpan<byte> datagram = WireCodec.Encode(WireHeader.Create(_context, T.Type, messageId), message, _out);
-        if (padTo > datagram.Length)
+        if (padTo > datagram.Length && !_sealing)
         {
             datagram = WireCodec.Pad(_out, Math.Min(padTo, MaxPayload));
         }

@@ -100,6 +100,12 @@ public sealed class SecureRingTests
         }
 
         Assert.True(hellos > 0);
+
+        // Sealed requests carry no padding (a datagram that opens proves its sender's address), and no answer was cut
+        // or refused as too large for its request: no inquire is near the datagram cap, no error was sent at all.
+        int largestInquire = captured.Where(d => (MessageType)d[WireHeader.TypeOffset] == MessageType.Inquire).Max(d => d.Length);
+        Assert.True(largestInquire < 256, $"seed {seed}: an inquire of {largestInquire} bytes was padded");
+        Assert.True(!captured.Any(d => (MessageType)d[WireHeader.TypeOffset] == MessageType.Error), $"seed {seed}: an error was sent between members");
         if (mode == DrtSecurityMode.Confidential)
         {
             // No app data, no registered key's 32 bytes, in any datagram after the handshake (joins, floods, searches,
