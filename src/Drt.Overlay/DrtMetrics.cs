@@ -158,6 +158,7 @@ internal sealed class DrtMetrics : IDisposable
         MessageType.Fragment => "fragment",
         MessageType.Hello => "hello",
         MessageType.HelloReply => "hello_reply",
+        MessageType.HelloCookie => "hello_cookie",
         _ => "unknown",
     };
 

@@ -63,13 +63,19 @@ internal enum MessageType : byte
 
     /// <summary>Session handshake step 2: the responder's credential, identity key, ephemeral key and proof.</summary>
     HelloReply = 19,
+
+    /// <summary>
+    /// Session handshake, before step 2 when the initiator's address is not proven: a cookie for the initiator to send
+    /// its hello again with (return routability before any state or cryptography).
+    /// </summary>
+    HelloCookie = 20,
 }
 
 /// <summary>Facts about <see cref="MessageType"/> values.</summary>
 internal static class MessageTypes
 {
     /// <summary>The largest defined type; anything above is <see cref="DecodeStatus.UnknownType"/>.</summary>
-    public const MessageType Last = MessageType.HelloReply;
+    public const MessageType Last = MessageType.HelloCookie;
 
     /// <summary>Whether <paramref name="type"/> is a type this version knows.</summary>
     public static bool IsDefined(MessageType type) => type is >= MessageType.Ping and <= Last;

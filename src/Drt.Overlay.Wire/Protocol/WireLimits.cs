@@ -70,6 +70,9 @@ internal static class WireLimits
     /// <summary>Most padding a hello carries (it pays for a reply whose credential label is longer).</summary>
     public const int MaxHelloPadding = 64;
 
+    /// <summary>Length of a hello cookie (a BLAKE2b-128 MAC of the initiator's address and a time slot).</summary>
+    public const int CookieLength = 16;
+
     /// <summary>Most bytes of a fragment's chunk.</summary>
     public const int MaxFragmentChunk = DefaultMaxDatagram;
 }

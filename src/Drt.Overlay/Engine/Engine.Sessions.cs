@@ -42,6 +42,14 @@ internal sealed partial class Engine
 
     private const int ProofMessageLength = 128;
 
+    /// <summary>A hello cookie is valid in the time slot it was made in and the next: 30 to 60 seconds.</summary>
+    private const long CookieSlotMicros = 30_000_000;
+
+    /// <summary>Cookies one handshake of ours follows (a slot may roll over between the cookie and the hello).</summary>
+    private const int MaxCookieRounds = 2;
+
+    private static readonly NSec.Cryptography.MacAlgorithm s_cookieMac = NSec.Cryptography.MacAlgorithm.Blake2b_128;
+
     private SessionOptions _sessionOptions = new();
     private bool _sealing;
     private int _sealOverhead;
@@ -63,6 +71,8 @@ internal sealed partial class Engine
     private PooledBufferWriter? _helloOut;
     private readonly byte[] _replyEphemeral = new byte[WireLimits.EphemeralKeyLength];
     private readonly byte[] _replyProof = new byte[WireLimits.SignatureLength];
+    private NSec.Cryptography.Key? _cookieKey;
+    private readonly byte[] _cookieOut = new byte[WireLimits.CookieLength];
 
     /// <summary>What the session layer saw and did (all zero in modes None and Resolve).</summary>
     public SessionCounters SessionCounters { get; } = new();
@@ -121,6 +131,13 @@ internal sealed partial class Engine
         _sessionTable.AsSpan().Fill(SessionEntry.Free);
         _handshakeTokens = _sessionOptions.HandshakeBurst;
         _helloOut = new PooledBufferWriter(512);
+
+        // The cookie secret: from the nonce source (seeded in the simulator), for this engine's life only; a cookie
+        // names an address and a time slot, so it is useless anywhere else and soon stale.
+        Span<byte> secret = stackalloc byte[32];
+        FillNonce(secret);
+        _cookieKey = NSec.Cryptography.Key.Import(s_cookieMac, secret, NSec.Cryptography.KeyBlobFormat.RawSymmetricKey);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(secret);
         if (DrtCredential.TryParse(_security.LocalCredential.Span, out DrtCredential? own))
         {
             _ownNotAfter = MicrosOf(own.NotAfter);
@@ -140,6 +157,7 @@ internal sealed partial class Engine
         }
 
         _helloOut?.Dispose();
+        _cookieKey?.Dispose();
     }
 
     // ------------------------------------------------------------------ receive
@@ -160,6 +178,12 @@ internal sealed partial class Engine
         if (header.Type == MessageType.HelloReply)
         {
             OnHelloReply(datagram, header, source, now);
+            return false;
+        }
+
+        if (header.Type == MessageType.HelloCookie)
+        {
+            OnHelloCookie(datagram, header, source, now);
             return false;
         }
 
@@ -254,6 +278,22 @@ internal sealed partial class Engine
             return;
         }
 
+        // Return routability before any state, token or signature check: an address that has not shown it receives
+        // here gets a cookie for its hello, no larger than the hello, and nothing is kept (a forged source costs one
+        // MAC and cannot drain the handshake bucket). Only for a plausible credential (the cheap checks of a
+        // DrtCredential: network, root, member, validity), so an outsider without a member's credential gets nothing.
+        if (!IsRoutable(source) && !IsValidCookie(hello.Cookie.Span, source, now))
+        {
+            if (_security is DerivedKeySecurityProvider derived && derived.PrecheckCredential(hello.Credential.Span, hello.PublicKey.Span, WallClock(now)) != DrtCredentialStatus.Valid)
+            {
+                SessionCounters.HandshakesRefused++;
+                return;
+            }
+
+            SendCookie(header.MessageId, datagram.Length, source, now);
+            return;
+        }
+
         if (!TakeHandshakeToken(now))
         {
             SessionCounters.HandshakesRateLimited++;
@@ -329,6 +369,80 @@ internal sealed partial class Engine
         FlushHeld(slot);
     }
 
+    /// <summary>
+    /// A cookie for our hello (the responder does not know our address yet): the hello goes again at once, with the
+    /// cookie, same id and keys; its retransmission schedule is unchanged. Only for a handshake of ours in flight to that
+    /// address under that id, and at most <see cref="MaxCookieRounds"/> times per handshake.
+    /// </summary>
+    private void OnHelloCookie(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
+    {
+        if (!TryDecode(datagram, header, out HelloCookie cookie))
+        {
+            return;
+        }
+
+        if (!_peers.TryGet(source, out int peerId) || _peers[peerId].Session == 0
+            || _sessionTable[_peers[peerId].Session - 1] is not { Handshake: not null } pending || pending.HelloId != header.MessageId
+            || pending.CookieRounds >= MaxCookieRounds)
+        {
+            Counters.Unsolicited++;
+            return;
+        }
+
+        int slot = _peers[peerId].Session - 1;
+        ref SessionEntry entry = ref _sessionTable[slot];
+        entry.Cookie ??= new byte[WireLimits.CookieLength];
+        cookie.Cookie.Span.CopyTo(entry.Cookie);
+        entry.HasCookie = true;
+        entry.CookieRounds++;
+        SessionCounters.CookiesReceived++;
+        SendHello(slot, now, retransmission: false);
+    }
+
+    /// <summary>Answers a hello from an unproven address with its cookie, if that is no larger than the hello.</summary>
+    private void SendCookie(ulong helloId, int helloBytes, SocketAddress source, long now)
+    {
+        WriteCookie(source, now / CookieSlotMicros, _cookieOut);
+        ReadOnlySpan<byte> encoded = WireCodec.Encode(WireHeader.Create(_context, MessageType.HelloCookie, helloId), new HelloCookie(_cookieOut), _helloOut!);
+        if (encoded.Length <= helloBytes)
+        {
+            SessionCounters.CookiesSent++;
+            SendDatagram(encoded, MessageType.HelloCookie, source, maintenance: true);
+        }
+    }
+
+    /// <summary>Whether <paramref name="cookie"/> is ours for <paramref name="source"/>, made in this time slot or the one before.</summary>
+    private bool IsValidCookie(ReadOnlySpan<byte> cookie, SocketAddress source, long now)
+    {
+        if (cookie.Length != WireLimits.CookieLength)
+        {
+            return false;
+        }
+
+        long slot = now / CookieSlotMicros;
+        Span<byte> expected = stackalloc byte[WireLimits.CookieLength];
+        for (long s = slot; s >= slot - 1 && s >= 0; s--)
+        {
+            WriteCookie(source, s, expected);
+            if (System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, cookie))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>cookie = BLAKE2b-128(secret; time slot (u64) ‖ the address as the socket layer holds it).</summary>
+    private void WriteCookie(SocketAddress source, long slot, Span<byte> cookie)
+    {
+        Span<byte> message = stackalloc byte[8 + 64];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(message, slot);
+        int size = Math.Min(source.Size, 64);
+        source.Buffer.Span[..size].CopyTo(message[8..]);
+        s_cookieMac.Mac(_cookieKey!, message[..(8 + size)], cookie);
+    }
+
     /// <summary>The answer to our hello: check it, complete the session and send what was held for the peer.</summary>
     private void OnHelloReply(ReadOnlyMemory<byte> datagram, in WireHeader header, SocketAddress source, long now)
     {
@@ -400,7 +514,7 @@ internal sealed partial class Engine
     private bool TrySealOutgoing(ref ReadOnlySpan<byte> datagram, MessageType type, SocketAddress destination, bool maintenance, out bool accepted)
     {
         accepted = true;
-        if (type is MessageType.Hello or MessageType.HelloReply)
+        if (type is MessageType.Hello or MessageType.HelloReply or MessageType.HelloCookie)
         {
             return true;
         }
@@ -542,6 +656,8 @@ internal sealed partial class Engine
         _security.Sign(message[..length], entry.Proof);
         entry.HelloId = NewMessageId();
         entry.HelloAttempts = 0;
+        entry.HasCookie = false;
+        entry.CookieRounds = 0;
         entry.RenegotiateAfter = now + RenegotiationIntervalMicros;
         _handshakesInFlight++;
         SessionCounters.HandshakesStarted++;
@@ -549,13 +665,22 @@ internal sealed partial class Engine
         return true;
     }
 
-    /// <summary>Sends (or sends again, same id and keys) our hello and sets its deadline, doubled per attempt.</summary>
-    private void SendHello(int slot, long now)
+    /// <summary>
+    /// Sends (or sends again, same id and keys, with the responder's cookie once it gave one) our hello; unless it answers
+    /// a cookie (<paramref name="retransmission"/> false), sets its deadline, doubled per attempt.
+    /// </summary>
+    private void SendHello(int slot, long now, bool retransmission = true)
     {
         ref SessionEntry entry = ref _sessionTable[slot];
-        var hello = new Hello(_security.LocalCredential, _security.PublicKey, entry.Ephemeral, entry.Proof, WireLimits.MaxHelloPadding);
+        ReadOnlyMemory<byte> cookie = entry.HasCookie ? entry.Cookie : default;
+        var hello = new Hello(_security.LocalCredential, _security.PublicKey, entry.Ephemeral, entry.Proof, WireLimits.MaxHelloPadding, cookie);
         ReadOnlySpan<byte> encoded = WireCodec.Encode(WireHeader.Create(_context, MessageType.Hello, entry.HelloId), hello, _helloOut!);
         SendDatagram(encoded, MessageType.Hello, _peers[entry.PeerId].Address, maintenance: true);
+        if (!retransmission)
+        {
+            return;
+        }
+
         entry.HelloDeadline = now + (MicrosOf(_sessionOptions.HandshakeTimeout) << entry.HelloAttempts);
         entry.HelloAttempts++;
         _sessionsDue = Math.Min(_sessionsDue, entry.HelloDeadline);
@@ -814,6 +939,11 @@ internal sealed partial class Engine
         /// <summary>See <see cref="Ephemeral"/>.</summary>
         public byte[]? Proof;
 
+        /// <summary>The responder's cookie for our address (allocated once per slot), sent in our hello when <see cref="HasCookie"/>.</summary>
+        public byte[]? Cookie;
+
+        public bool HasCookie;
+        public int CookieRounds;
         public ulong HelloId;
         public int HelloAttempts;
         public long HelloDeadline;

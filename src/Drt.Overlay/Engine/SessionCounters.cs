@@ -68,4 +68,10 @@ internal sealed class SessionCounters
 
     /// <summary>Send-key rotations (after <see cref="SessionOptions.RekeyAfterDatagrams"/> or <see cref="SessionOptions.RekeyAfter"/>).</summary>
     public long Rotations { get; set; }
+
+    /// <summary>Hellos from addresses not yet proven answered with a cookie only (no state kept, no cryptography but a MAC).</summary>
+    public long CookiesSent { get; set; }
+
+    /// <summary>Cookies we were given for our own hellos (each hello then sent again with it).</summary>
+    public long CookiesReceived { get; set; }
 }

@@ -126,6 +126,16 @@ public sealed class DerivedKeySecurityProvider : ISecurityProvider
             : DrtCredential.Check(credential, _rootPublicKey, _networkId, now, publicKey);
     }
 
+    /// <summary>
+    /// The cheap part of <see cref="CheckCredential"/>: layout, network, root, member and validity, no signature. A
+    /// responder asks it before it answers a hello from an unproven address with a cookie, so an outsider without a
+    /// member's credential gets no answer at all.
+    /// </summary>
+    internal DrtCredentialStatus PrecheckCredential(ReadOnlySpan<byte> credential, ReadOnlySpan<byte> publicKey, DateTimeOffset now)
+        => Mode == DrtSecurityMode.Resolve ? DrtCredentialStatus.Valid
+            : publicKey.Length != DrtIdentity.PublicKeyLength ? DrtCredentialStatus.WrongMember
+            : DrtCredential.Check(credential, _rootPublicKey, _networkId, now, publicKey, verifySignature: false);
+
     /// <inheritdoc/>
     public ISessionHandshake? BeginSession() => Mode switch
     {

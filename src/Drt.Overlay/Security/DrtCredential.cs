@@ -184,9 +184,10 @@ public sealed class DrtCredential
 
     /// <summary>
     /// Checks an encoded credential presented by <paramref name="memberPublicKey"/> (empty: any member) without
-    /// keeping it; never throws.
+    /// keeping it; never throws. Without <paramref name="verifySignature"/> only the cheap checks run (layout, network,
+    /// root, member, validity): Valid then means "plausible", which is what a responder asks before it spends a cookie.
     /// </summary>
-    internal static DrtCredentialStatus Check(ReadOnlySpan<byte> encoded, ReadOnlySpan<byte> rootPublicKey, uint networkId, DateTimeOffset now, ReadOnlySpan<byte> memberPublicKey)
+    internal static DrtCredentialStatus Check(ReadOnlySpan<byte> encoded, ReadOnlySpan<byte> rootPublicKey, uint networkId, DateTimeOffset now, ReadOnlySpan<byte> memberPublicKey, bool verifySignature = true)
     {
         if (!TryReadFields(encoded, out uint credentialNetwork, out long from, out long until, out int labelLength)
             || !IsValidUtf8(encoded.Slice(FixedLength, labelLength)))
@@ -218,6 +219,11 @@ public sealed class DrtCredential
         if (seconds >= until)
         {
             return DrtCredentialStatus.Expired;
+        }
+
+        if (!verifySignature)
+        {
+            return DrtCredentialStatus.Valid;
         }
 
         int signedLength = FixedLength + labelLength;

@@ -88,7 +88,7 @@ public sealed class SecureRingTests
         foreach (byte[] datagram in captured)
         {
             var type = (MessageType)datagram[WireHeader.TypeOffset];
-            if (type is MessageType.Hello or MessageType.HelloReply)
+            if (type is MessageType.Hello or MessageType.HelloReply or MessageType.HelloCookie)
             {
                 hellos++;
                 Assert.Equal(0, datagram[WireHeader.FlagsOffset] & (byte)HeaderFlags.Authenticated);
@@ -100,6 +100,7 @@ public sealed class SecureRingTests
         }
 
         Assert.True(hellos > 0);
+        Assert.True(ring.Nodes.Sum(n => n.Engine.SessionCounters.CookiesSent) > 0, $"seed {seed}: no first contact went through a cookie");
 
         // Sealed requests carry no padding (a datagram that opens proves its sender's address), and no answer was cut
         // or refused as too large for its request: no inquire is near the datagram cap, no error was sent at all.
@@ -408,7 +409,7 @@ public sealed class SecureRingTests
     }
 
     [Fact]
-    public void ReplayedHellosFromForgedSourcesDoNotPushLiveSessionsOut()
+    public void ReplayedHellosFromForgedSourcesGetACookieAndNothingElse()
     {
         const int Seed = 60;
         using var members = new Members(Seed, DrtSecurityMode.Membership);
@@ -416,7 +417,12 @@ public sealed class SecureRingTests
         byte[]? hello = null;
         ring.Network.Filter = (_, _, datagram) =>
         {
-            hello ??= datagram[WireHeader.TypeOffset] == (byte)MessageType.Hello ? datagram.ToArray() : null;
+            // The largest hello: one that carries its sender's cookie (a cookie names an address, so it buys nothing elsewhere).
+            if (datagram[WireHeader.TypeOffset] == (byte)MessageType.Hello && datagram.Length > (hello?.Length ?? 0))
+            {
+                hello = datagram.ToArray();
+            }
+
             return true;
         };
         ring.JoinOneByOne(6, TimeSpan.FromMilliseconds(300));
@@ -427,19 +433,33 @@ public sealed class SecureRingTests
         List<JoinedRing.Node> partners = ring.Nodes.FindAll(n => n != victim && HasSession(victim, n));
         Assert.True(partners.Count >= 4, $"seed {Seed}: the victim has only {partners.Count} sessions");
 
-        // A recorded hello (valid credential and proof) sent from 30 other addresses: each gets a session slot and a
-        // reply it cannot use; none of them ever sends a sealed datagram.
+        // A recorded hello (valid credential and proof) sent from 30 other addresses: each gets a cookie no larger than
+        // the hello and nothing else; no session slot, no handshake token, no signature check, so no live session can be
+        // pushed out.
+        SessionCounters counters = victim.Engine.SessionCounters;
+        (long cookies, long accepted, long active, long limited, long evicted) = (counters.CookiesSent, counters.HandshakesAccepted, counters.Active, counters.HandshakesRateLimited, counters.Evicted);
         var destination = victim.Transport.EndPoint.Serialize();
+        var receivers = new List<RecordingReceiver>();
         for (int i = 0; i < 30; i++)
         {
             SimulatedTransport rogue = ring.Network.CreateTransport();
-            rogue.Start(new NullReceiver());
+            var receiver = new RecordingReceiver(ring.Scheduler);
+            rogue.Start(receiver);
+            receivers.Add(receiver);
             Assert.True(rogue.TrySend(hello, destination));
             ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(50));
         }
 
-        Assert.True(victim.Engine.SessionCounters.Evicted >= 20, $"seed {Seed}: {victim.Engine.SessionCounters.Evicted} evictions");
-        Assert.True(victim.Engine.SessionCounters.Active <= 10);
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(2));
+        long answered = 0;
+        foreach (RecordingReceiver.Received received in receivers.SelectMany(r => r.Datagrams))
+        {
+            Assert.True((MessageType)received.Bytes[WireHeader.TypeOffset] == MessageType.HelloCookie && received.Bytes.Length < hello!.Length, $"seed {Seed}: a forged source got a {(MessageType)received.Bytes[WireHeader.TypeOffset]} of {received.Bytes.Length} bytes");
+            answered++;
+        }
+
+        Assert.True(counters.CookiesSent - cookies == 30 && answered == 30, $"seed {Seed}: {counters.CookiesSent - cookies} cookies sent, {answered} arrived, for 30 forged hellos");
+        Assert.True(counters.HandshakesAccepted == accepted && counters.Active == active && counters.Evicted == evicted && counters.HandshakesRateLimited == limited, $"seed {Seed}: a forged hello made state or took a token");
         Assert.True(partners.All(p => HasSession(victim, p)), $"seed {Seed}: a replayed hello pushed a live session out");
     }
 

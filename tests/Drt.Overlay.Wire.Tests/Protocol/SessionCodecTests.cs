@@ -61,12 +61,13 @@ public sealed class SessionCodecTests
         using var scratch = new PooledBufferWriter();
         byte[] body = Body((ref MessagePackWriter writer) =>
         {
-            writer.WriteArrayHeader(5);
+            writer.WriteArrayHeader(6);
             writer.Write(new byte[credential]);
             writer.Write(new byte[publicKey]);
             writer.Write(new byte[ephemeral]);
             writer.Write(new byte[proof]);
             writer.Write(new byte[padding]);
+            writer.WriteNil();
         });
         Assert.Equal(expected, WireSamples.DecodeAndReencode(WireSamples.WithHeader(MessageType.Hello, body), scratch));
 
@@ -83,10 +84,32 @@ public sealed class SessionCodecTests
     }
 
     [Fact]
+    public void AHelloCarriesItsCookieAndTheCookieAnswerIsSmallerThanAnyHello()
+    {
+        byte[] cookie = Filled(WireLimits.CookieLength, 0x55);
+        byte[] datagram = WireSamples.Encode(new Hello(s_credential, s_publicKey, s_ephemeral, s_proof, WireLimits.MaxHelloPadding, cookie), messageId: 9);
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(datagram, WireSamples.Context, out _, out Hello hello));
+        Assert.True(hello.Cookie.Span.SequenceEqual(cookie));
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(WireSamples.Encode(new Hello(s_credential, s_publicKey, s_ephemeral, s_proof, 0)), WireSamples.Context, out _, out hello));
+        Assert.True(hello.Cookie.IsEmpty);
+
+        // The cookie answer is smaller than the smallest hello (a one-byte credential, no padding): no amplification.
+        byte[] answer = WireSamples.Encode(new HelloCookie(cookie), messageId: 9);
+        byte[] smallest = WireSamples.Encode(new Hello(new byte[1], s_publicKey, s_ephemeral, s_proof, 0));
+        Assert.True(answer.Length < smallest.Length, $"cookie answer {answer.Length} bytes, smallest hello {smallest.Length}");
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(answer, WireSamples.Context, out _, out HelloCookie decoded));
+        Assert.True(decoded.Cookie.Span.SequenceEqual(cookie));
+
+        // A cookie of any other length is refused.
+        Assert.Equal(DecodeStatus.Malformed, WireCodec.TryDecode(WireSamples.Encode(new HelloCookie(new byte[15])), WireSamples.Context, out _, out decoded));
+        Assert.Equal(DecodeStatus.TooLarge, WireCodec.TryDecode(WireSamples.Encode(new Hello(s_credential, s_publicKey, s_ephemeral, s_proof, 0, new byte[17])), WireSamples.Context, out _, out hello));
+    }
+
+    [Fact]
     public void AHugeCredentialLengthIsRefusedBeforeUse()
     {
         using var scratch = new PooledBufferWriter();
-        byte[] body = [0x95, 0xC6, 0xFF, 0xFF, 0xFF, 0xFF];
+        byte[] body = [0x96, 0xC6, 0xFF, 0xFF, 0xFF, 0xFF, 0xC0];
         Assert.Equal(DecodeStatus.TooLarge, WireSamples.DecodeAndReencode(WireSamples.WithHeader(MessageType.Hello, body), scratch));
         byte[] lying = [0x94, 0xC5, 0x01, 0x00, 0x01];
         Assert.Equal(DecodeStatus.Truncated, WireSamples.DecodeAndReencode(WireSamples.WithHeader(MessageType.HelloReply, lying), scratch));

@@ -17,7 +17,7 @@ internal static class WireSamples
         MessageType.Ping, MessageType.Pong, MessageType.Solicit, MessageType.Advertise, MessageType.Request, MessageType.Ack,
         MessageType.Lookup, MessageType.LookupReply, MessageType.Inquire, MessageType.Authority, MessageType.Route,
         MessageType.RouteAck, MessageType.Flood, MessageType.LeafSetRequest, MessageType.LeafSetReply, MessageType.Error,
-        MessageType.Hello, MessageType.HelloReply,
+        MessageType.Hello, MessageType.HelloReply, MessageType.HelloCookie,
     ];
 
     public static MessageType Parse(string typeName) => Enum.Parse<MessageType>(typeName);
@@ -140,9 +140,10 @@ internal static class WireSamples
                 id),
             MessageType.Error => Encode(new Error((ErrorCode)random.Next(1, 6), (ushort)random.Next(65536)), id),
             MessageType.Hello => Encode(
-                new Hello(Bytes(random, random.Next(1, 300)), Bytes(random, 32), Bytes(random, 32), Bytes(random, 64), random.Next(0, WireLimits.MaxHelloPadding + 1)),
+                new Hello(Bytes(random, random.Next(1, 300)), Bytes(random, 32), Bytes(random, 32), Bytes(random, 64), random.Next(0, WireLimits.MaxHelloPadding + 1), random.Next(2) == 0 ? Bytes(random, WireLimits.CookieLength) : default),
                 id),
             MessageType.HelloReply => Encode(new HelloReply(Bytes(random, random.Next(1, 300)), Bytes(random, 32), Bytes(random, 32), Bytes(random, 64)), id),
+            MessageType.HelloCookie => Encode(new HelloCookie(Bytes(random, WireLimits.CookieLength)), id),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, "no sample for this type"),
         };
     }
@@ -187,6 +188,7 @@ internal static class WireSamples
             MessageType.Error => Round<Error>(datagram, header, reencoded),
             MessageType.Hello => Round<Hello>(datagram, header, reencoded),
             MessageType.HelloReply => Round<HelloReply>(datagram, header, reencoded),
+            MessageType.HelloCookie => Round<HelloCookie>(datagram, header, reencoded),
             _ => DecodeStatus.UnknownType,
         };
     }
