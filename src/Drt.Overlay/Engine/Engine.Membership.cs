@@ -965,6 +965,8 @@ internal sealed partial class Engine
             return _nextMaintenance;
         }
 
+        CollectPeers(now); // a table at least half full forgets what nothing refers to (Engine.Peers.cs)
+
         // Also once early (the second round): rings that formed apart while the first nodes joined under loss are
         // still small then, and the bootstrap node's entries lead straight across.
         if (++_maintenanceRound % SplitCheckRounds == 0 || _maintenanceRound == 2)

@@ -370,6 +370,21 @@ internal sealed partial class Engine
         return false;
     }
 
+    /// <summary>Marks the peers every route slot has tried (released slots too: conservative, and cheap).</summary>
+    private void MarkRoutes(Span<bool> marks)
+    {
+        foreach (RouteSlot? slot in _routeSlots ?? [])
+        {
+            if (slot is not null)
+            {
+                foreach (int peerId in slot.Tried.AsSpan(0, slot.Sends))
+                {
+                    Routing.IterativeLookup.Mark(marks, peerId);
+                }
+            }
+        }
+    }
+
     private void ReleaseRouteSlot(int index)
     {
         _routeSlots![index]!.Completed = null;

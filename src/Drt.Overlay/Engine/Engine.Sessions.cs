@@ -145,6 +145,15 @@ internal sealed partial class Engine
         }
     }
 
+    /// <summary>Marks the peer of every session slot in use (a session, a handshake, held datagrams).</summary>
+    private void MarkSessions(Span<bool> marks)
+    {
+        foreach (SessionEntry entry in _sessionTable)
+        {
+            Routing.IterativeLookup.Mark(marks, entry.PeerId);
+        }
+    }
+
     /// <summary>Disposes every session's keys (the engine stops).</summary>
     private void DisposeSessions()
     {
@@ -330,7 +339,7 @@ internal sealed partial class Engine
         var reply = new HelloReply(_security.LocalCredential, _security.PublicKey, _replyEphemeral, _replyProof);
         ReadOnlySpan<byte> encoded = WireCodec.Encode(WireHeader.Create(_context, MessageType.HelloReply, header.MessageId), reply, _helloOut!);
         if (encoded.Length > datagram.Length
-            || (!known && !_peers.TryGetOrAdd(source, out peerId, out _))
+            || (!known && !_peers.TryGetOrAdd(source, out peerId, out _) && !TryAddAfterCollect(source, out peerId))
             || (slot = _peers[peerId].Session - 1) < 0 && (slot = AllocateSession(peerId, now)) < 0)
         {
             session.Dispose();
@@ -520,7 +529,7 @@ internal sealed partial class Engine
         }
 
         long now = _inputNow;
-        if (datagram.Length + _sealOverhead > _sealBuffer.Length || !_peers.TryGetOrAdd(destination, out int peerId, out _))
+        if (datagram.Length + _sealOverhead > _sealBuffer.Length || (!_peers.TryGetOrAdd(destination, out int peerId, out _) && !TryAddAfterCollect(destination, out peerId)))
         {
             SessionCounters.SendsDropped++;
             accepted = false;

@@ -151,6 +151,7 @@ internal sealed partial class Engine : IDatagramReceiver
     {
         long now = Now();
         _inputNow = now;
+        _peers.Now = now;
         Counters.Received++;
         if (Status == EngineStatus.Faulted)
         {
@@ -174,6 +175,7 @@ internal sealed partial class Engine : IDatagramReceiver
     {
         long now = Now();
         _inputNow = now;
+        _peers.Now = now;
 
         // Bounded: commands posted while draining wait for the next wake rather than starving datagrams. A command that
         // throws DrtException (API misuse) reports it itself; anything else faults the engine.
@@ -500,7 +502,7 @@ internal sealed partial class Engine : IDatagramReceiver
         // datagrams' sources that way and maps them itself when sending.
         SocketAddress scratch = endpoint.IsIPv6 ? _scratchAddress : _scratchV4;
         endpoint.WriteTo(scratch);
-        return _peers.TryGetOrAdd(scratch, out peerId, out _);
+        return _peers.TryGetOrAdd(scratch, out peerId, out _) || TryAddAfterCollect(scratch, out peerId);
     }
 
     /// <summary>The endpoint of a peer (or of this instance) as it goes on the wire.</summary>

@@ -104,6 +104,18 @@ internal sealed class PendingRequests
         return false;
     }
 
+    /// <summary>Marks, in <paramref name="marks"/> (indexed by peer id), the peer of every pending request.</summary>
+    public void MarkPeers(Span<bool> marks)
+    {
+        for (int slot = 0; slot < _slots.Length; slot++)
+        {
+            if (_used[slot])
+            {
+                Routing.IterativeLookup.Mark(marks, _slots[slot].PeerId);
+            }
+        }
+    }
+
     /// <summary>Adds a request; false when the table is full or the id is already pending.</summary>
     public bool TryAdd(in PendingRequest request)
     {

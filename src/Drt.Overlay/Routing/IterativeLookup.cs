@@ -164,6 +164,29 @@ internal sealed class IterativeLookup
     /// <summary>Every node contacted, in the order contacted, with its outcome.</summary>
     public IReadOnlyList<LookupHop> Path => _path;
 
+    /// <summary>Marks, in <paramref name="marks"/> (indexed by peer id), every peer this lookup refers to.</summary>
+    public void MarkPeers(Span<bool> marks)
+    {
+        foreach ((NodeRef node, State _, int _) in _candidates)
+        {
+            Mark(marks, node.PeerId);
+        }
+
+        foreach (LookupHop hop in _path)
+        {
+            Mark(marks, hop.Node.PeerId);
+        }
+    }
+
+    /// <summary>Sets <paramref name="marks"/>[<paramref name="peerId"/>] for a peer id in range (not the engine's own, −1).</summary>
+    internal static void Mark(Span<bool> marks, int peerId)
+    {
+        if ((uint)peerId < (uint)marks.Length)
+        {
+            marks[peerId] = true;
+        }
+    }
+
     /// <summary>True when a cap was hit: the search stops with what it has.</summary>
     public bool Exhausted => _usefulHops >= MaxUsefulHops || _suspicious >= MaxSuspicious;
 

@@ -33,6 +33,12 @@ internal struct Peer
 
     /// <summary>The engine's session slot for this peer plus one (0: none; membership modes, Engine.Sessions.cs).</summary>
     public int Session;
+
+    /// <summary>
+    /// When the engine last found or added this peer by address (its clock, µs): an entry nobody has looked up for a
+    /// while and no table refers to may be forgotten (<see cref="PeerTable.Collect"/>).
+    /// </summary>
+    public long Touched;
 }
 
 /// <summary>
@@ -40,7 +46,11 @@ internal struct Peer
 /// routing table and leaf sets refer to peers by id (<see cref="NodeRef.PeerId"/>), so a peer's address,
 /// RTT and liveness are stored once however many of its keys are known.
 /// </summary>
-/// <remarks>Bounded: at most <see cref="Capacity"/> peers; ids of removed peers are reused.</remarks>
+/// <remarks>
+/// Bounded: at most <see cref="Capacity"/> peers; ids of removed peers are reused. The engine forgets peers that no
+/// table refers to and nobody has looked up for a while (<see cref="Collect"/>), so a long-lived node that meets more
+/// addresses than the capacity, or a flood of spoofed announcements, does not leave it unable to learn new peers.
+/// </remarks>
 internal sealed class PeerTable
 {
     private readonly Dictionary<SocketAddress, int> _byAddress;
@@ -66,8 +76,23 @@ internal sealed class PeerTable
     /// <summary>The peer with id <paramref name="id"/>; the reference is valid until the next add.</summary>
     public ref Peer this[int id] => ref _peers[id];
 
+    /// <summary>
+    /// The engine's clock (µs) at its current input: each look-up that finds or adds a peer stamps it into
+    /// <see cref="Peer.Touched"/>.
+    /// </summary>
+    public long Now { get; set; }
+
     /// <summary>Finds a peer by address (any <see cref="SocketAddress"/> instance with the same bytes).</summary>
-    public bool TryGet(SocketAddress address, out int id) => _byAddress.TryGetValue(address, out id);
+    public bool TryGet(SocketAddress address, out int id)
+    {
+        if (!_byAddress.TryGetValue(address, out id))
+        {
+            return false;
+        }
+
+        _peers[id].Touched = Now;
+        return true;
+    }
 
     /// <summary>
     /// Finds or adds the peer at <paramref name="address"/>, copying the address when it is new. Returns
@@ -78,6 +103,7 @@ internal sealed class PeerTable
         added = false;
         if (_byAddress.TryGetValue(address, out id))
         {
+            _peers[id].Touched = Now;
             return true;
         }
 
@@ -95,11 +121,33 @@ internal sealed class PeerTable
 
         var copy = new SocketAddress(address.Family, address.Size);
         address.Buffer.Span.CopyTo(copy.Buffer.Span);
-        _peers[id] = new Peer { Address = copy, Subnet = SubnetOf(copy) };
+        _peers[id] = new Peer { Address = copy, Subnet = SubnetOf(copy), Touched = Now };
         _byAddress.Add(copy, id);
         added = true;
         return true;
     }
+
+    /// <summary>
+    /// Forgets every peer that <paramref name="referenced"/> (indexed by id) does not mark and that was last touched
+    /// before <paramref name="idleBefore"/>; returns how many. The caller marks every id its tables and requests hold, so
+    /// a forgotten id is referred to nowhere when it is handed out again.
+    /// </summary>
+    public int Collect(ReadOnlySpan<bool> referenced, long idleBefore)
+    {
+        int removed = 0;
+        for (int id = 0; id < _next; id++)
+        {
+            if (_peers[id].Address is not null && (id >= referenced.Length || !referenced[id]) && _peers[id].Touched < idleBefore && Remove(id))
+            {
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Whether <paramref name="id"/> names a peer in the table now.</summary>
+    public bool Contains(int id) => (uint)id < (uint)_next && _peers[id].Address is not null;
 
     /// <summary>Forgets a peer; its id may be handed out again.</summary>
     public bool Remove(int id)

@@ -200,6 +200,49 @@ public sealed class HardeningTests
     }
 
     [Fact]
+    public void SpoofedAnnouncementsThatFillThePeerTableAreForgottenAndNewPeersStillGetIn()
+    {
+        const int Seed = 506;
+        const int MaxPeers = 64;
+        var ring = new JoinedRing(Seed, s_link) { ConfigureNode = (_, options) => options with { MaxPeers = MaxPeers } };
+        ring.JoinOneByOne(8, TimeSpan.FromMilliseconds(300));
+        ring.Scheduler.RunFor(2 * ring.MaintenancePeriod);
+        JoinedRing.Node target = ring.Nodes[0];
+        var random = new Random(Seed);
+
+        // 300 addresses each announce themselves (a joiner's flood about itself): each makes a peer entry and a
+        // verification that goes unanswered. The table fills up to its cap and no further.
+        for (int i = 0; i < 300; i++)
+        {
+            SimulatedTransport rogue = ring.Network.CreateTransport();
+            rogue.Start(new ByteCounter());
+            var self = WireEndpoint.FromIPEndPoint(rogue.EndPoint);
+            rogue.TrySend(Encode(new Flood(FloodFlags.NoAck, target.Key, new RouteEntry(Key256.Random(random), self), null, default), (ulong)(1000 + i)), target.Transport.EndPoint.Serialize());
+            ring.Scheduler.RunFor(TimeSpan.FromMilliseconds(5));
+        }
+
+        int full = Engine(target).KnownPeers;
+        Assert.True(full == MaxPeers, $"seed {Seed}: {full} peers after the flood, cap {MaxPeers}");
+
+        // A minute and a half later the entries nothing refers to are gone; the ring's own peers are all still known.
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(90));
+        int after = Engine(target).KnownPeers;
+        Assert.True(after <= 16 && Engine(target).PeersCollected >= MaxPeers - 16, $"seed {Seed}: {after} peers known, {Engine(target).PeersCollected} forgotten");
+        Assert.Equal(0, ring.CountWrongLeafSets(out string wrong) == 0 ? 0 : throw new Xunit.Sdk.XunitException($"seed {Seed}: {wrong}"));
+
+        // A node that joins now gets into the target's tables and is found from it, as is every other key.
+        JoinedRing.Node newcomer = ring.Join(bootstrapFrom: 3);
+        ring.Scheduler.RunFor(2 * ring.MaintenancePeriod);
+        foreach (JoinedRing.Node node in ring.Nodes.Skip(1))
+        {
+            SearchOutcome? outcome = ring.Search(target, SearchRequest.Exact(node.Key), TimeSpan.FromMinutes(1));
+            Assert.True(outcome is { Results.Count: 1 } && outcome.Results[0].Key == node.Key, $"seed {Seed}: {node.Key}{(node == newcomer ? " (the newcomer)" : "")} was not found from the flooded node");
+        }
+
+        static Overlay.Engine.Engine Engine(JoinedRing.Node node) => node.Engine;
+    }
+
+    [Fact]
     public void AdmissionAllocatesNothingPerDatagramInSteadyState()
     {
         const int Seed = 505;
