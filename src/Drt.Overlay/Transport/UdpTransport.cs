@@ -296,7 +296,7 @@ public sealed class UdpTransport : IDatagramTransport
                 {
                     socket = Bind(address, port, dualStack: false, options);
                 }
-                catch (SocketException) when (port != options.Port)
+                catch (SocketException error) when (port != options.Port && error.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
                 {
                     // The first socket's free port is taken on this address: any free one will do.
                     socket = BindOrThrow(address, 0, options);
