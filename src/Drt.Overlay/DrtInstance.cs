@@ -110,7 +110,7 @@ public sealed class DrtInstance : IAsyncDisposable
     /// <summary>The instance's name, from its settings.</summary>
     public string InstanceName => _settings.InstanceName;
 
-    /// <summary>Where the instance receives.</summary>
+    /// <summary>Where the instance receives: one endpoint per bound address, in the order of <see cref="DrtSettings.BindAddresses"/>.</summary>
     public IReadOnlyList<IPEndPoint> LocalEndpoints => _transport.LocalEndpoints;
 
     /// <summary>The instance's state now (after closing: the last one it had).</summary>
@@ -151,7 +151,7 @@ public sealed class DrtInstance : IAsyncDisposable
         }
         catch (SocketException error)
         {
-            throw new DrtException(DrtError.TransportFailed, $"Could not bind UDP {settings.BindAddress} port {settings.Port}: {error.SocketErrorCode} ({error.Message}). Choose another port, or 0 for a free one.", error);
+            throw new DrtException(DrtError.TransportFailed, $"Could not bind UDP {string.Join(", ", settings.BindAddresses)} port {settings.Port}: {error.SocketErrorCode} ({error.Message}). Choose another port, or 0 for a free one.", error);
         }
 
         var engine = new Overlay.Engine.Engine(

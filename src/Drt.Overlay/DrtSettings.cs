@@ -25,14 +25,40 @@ public sealed record DrtSettings
     /// <summary>The key size in bytes; anything but <see cref="KeySize"/> is refused (DRT_E_INVALID_KEY_SIZE).</summary>
     public int KeySizeBytes { get; init; } = KeySize;
 
-    /// <summary>Endpoints published per registration, 1..20 (default 4).</summary>
+    private IReadOnlyList<IPAddress> _bindAddresses = [IPAddress.IPv6Any];
+
+    /// <summary>
+    /// Endpoints published per registration, 1..20 (default 4): the first this many of <see cref="BindAddresses"/>, on
+    /// the port bound.
+    /// </summary>
     public int MaxAddressesPerRegistration { get; init; } = 4;
 
     /// <summary>The UDP port, 0..65535; 0 picks a free one.</summary>
     public int Port { get; init; }
 
-    /// <summary>The address to bind: <see cref="IPAddress.IPv6Any"/> (dual-stack) by default.</summary>
-    public IPAddress BindAddress { get; init; } = IPAddress.IPv6Any;
+    /// <summary>
+    /// The address to bind: <see cref="IPAddress.IPv6Any"/> (dual-stack) by default. It is the first of
+    /// <see cref="BindAddresses"/>: setting it binds that one address only, and whichever of the two is set last wins.
+    /// </summary>
+    public IPAddress BindAddress
+    {
+        get => _bindAddresses is [IPAddress first, ..] ? first : null!;
+        init => _bindAddresses = [value];
+    }
+
+    /// <summary>
+    /// The addresses to bind, 1..<see cref="UdpTransportOptions.MaxBindAddresses"/>, all on <see cref="Port"/>: for a
+    /// host that must not listen everywhere, its specific addresses (two NICs', or <c>127.0.0.1</c> and <c>::1</c>),
+    /// each once. <see cref="IPAddress.IPv6Any"/> alone (the default) already receives on every address, and a wildcard is
+    /// refused in a longer list. The instance's registrations list every bound endpoint (up to
+    /// <see cref="MaxAddressesPerRegistration"/>), so searches return them all; its route entries in other nodes' tables
+    /// carry the first, which every peer should be able to reach. The list is copied.
+    /// </summary>
+    public IReadOnlyList<IPAddress> BindAddresses
+    {
+        get => _bindAddresses;
+        init => _bindAddresses = value is null ? null! : [.. value];
+    }
 
     /// <summary>The overlay's network id: instances with different ids ignore each other.</summary>
     public uint NetworkId { get; init; } = new EngineOptions().NetworkId;
@@ -62,7 +88,7 @@ public sealed record DrtSettings
     public int EventQueueCapacity { get; init; } = 1_024;
 
     /// <summary>
-    /// The transport to use instead of UDP on <see cref="BindAddress"/> and <see cref="Port"/> (those two are then
+    /// The transport to use instead of UDP on <see cref="BindAddresses"/> and <see cref="Port"/> (those two are then
     /// ignored): an impairment layer, a test network. It must not have been started; the instance starts it and closes
     /// it when it closes.
     /// </summary>
@@ -122,9 +148,9 @@ public sealed record DrtSettings
             throw new DrtException(DrtError.InvalidSettings, $"Port must be in 0..65535 (0 picks a free port); it was {Port}.");
         }
 
-        if (BindAddress is null)
+        if (Transport is null && BindAddressRules.Problem(BindAddresses, nameof(BindAddresses)) is { } problem)
         {
-            throw new DrtException(DrtError.InvalidSettings, "BindAddress is null; give an address to bind, e.g. IPAddress.IPv6Any.");
+            throw new DrtException(DrtError.InvalidSettings, problem);
         }
 
         if (TimeProvider is null)
@@ -160,9 +186,10 @@ public sealed record DrtSettings
         MaintenancePeriod = MaintenancePeriod,
         SecurityProvider = SecurityProvider,
         RecordLifetime = RecordValidity,
+        MaxAdvertisedEndpoints = MaxAddressesPerRegistration,
         Bootstrap = bootstrap ?? [],
     };
 
     /// <summary>The transport's options for these settings.</summary>
-    internal UdpTransportOptions TransportOptions() => new() { BindAddress = BindAddress, Port = Port };
+    internal UdpTransportOptions TransportOptions() => new() { BindAddresses = BindAddresses, Port = Port };
 }

@@ -6,7 +6,7 @@ namespace Drt.Overlay;
 /// <summary>What an instance is and knows at one moment (<see cref="DrtInstance.GetSnapshotAsync"/>): for status displays and operations.</summary>
 /// <param name="InstanceName">The instance's name.</param>
 /// <param name="Status">Its state.</param>
-/// <param name="LocalEndpoints">Where it receives.</param>
+/// <param name="LocalEndpoints">Where it receives: one endpoint per bound address.</param>
 /// <param name="Registrations">Its registered keys with their leaf sets, in key order.</param>
 /// <param name="RoutingTableEntries">Entries in the routing tables of all its keys together.</param>
 /// <param name="KnownPeers">Peers it holds an address for (routing tables, leaf sets, caches).</param>

@@ -93,6 +93,7 @@ internal sealed class DrtNode : IAsyncDisposable
 
     public int Port { get; private set; }
 
+    /// <summary>The node's IPv4 loopback endpoint (on its first port; every node binds 127.0.0.1 or a dual-stack ::).</summary>
     public string Endpoint => $"127.0.0.1:{Port}";
 
     public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
@@ -186,7 +187,9 @@ internal sealed class DrtNode : IAsyncDisposable
     private async Task StartProcessAsync(string[] extra, IReadOnlyDictionary<string, string>? environment)
     {
         _process?.Dispose();
-        string[] args = ["node", "--port", Port == 0 ? "0" : Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--data-dir", DataDir, "--maintenance-ms", "500", .. extra];
+        // Loopback unless the test binds its own addresses (--bind is repeatable: the default would add to them).
+        string[] bind = extra.Contains("--bind") ? [] : ["--bind", "127.0.0.1"];
+        string[] args = ["node", "--port", Port == 0 ? "0" : Port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. bind, "--data-dir", DataDir, "--maintenance-ms", "500", .. extra];
         Process process = DrtProcess.Start(args, environment);
         _process = process;
         process.ErrorDataReceived += (_, line) =>

@@ -229,6 +229,57 @@ public sealed class NodeEndToEndTests
         }
     }
 
+    [Fact]
+    public async Task ANodeBoundToIPv4AndIPv6LoopbackIsJoinedOverEachAndFoundWithBothEndpoints()
+    {
+        if (!System.Net.Sockets.Socket.OSSupportsIPv6 || !CanBind(System.Net.IPAddress.IPv6Loopback))
+        {
+            Assert.Skip("IPv6 loopback (::1) is not available on this host.");
+        }
+
+        await using DrtNode both = await DrtNode.StartAsync(null, "--bind", "127.0.0.1", "--bind", "::1", "--register", KeyA, "--data", "both");
+        List<string> endpoints = [.. (await both.StatusAsync()).GetProperty("endpoints").EnumerateArray().Select(e => e.GetString()!)];
+        Assert.Equal(2, endpoints.Count);
+        Assert.StartsWith("127.0.0.1:", endpoints[0]);
+        Assert.StartsWith("[::1]:", endpoints[1]);
+
+        // One peer bootstraps over IPv6 loopback (a dual-stack node), another over IPv4 (an IPv4-only node).
+        await using DrtNode overV6 = await DrtNode.StartAsync(null, "--bind", "::", "--bootstrap", endpoints[1], "--register", KeyB, "--data", "six");
+        await using DrtNode overV4 = await DrtNode.StartAsync(null, "--bootstrap", endpoints[0], "--register", KeyC, "--data", "four");
+
+        // Both find the two-address node's key, with both of its endpoints; it finds theirs; the dual-stack peer finds
+        // the IPv4 peer's too.
+        foreach (DrtNode peer in new[] { overV6, overV4 })
+        {
+            JsonElement found = await SearchUntilFoundAsync(peer, KeyA);
+            Assert.Equal("both", found.GetProperty("data").GetString());
+            Assert.Equal(endpoints, found.GetProperty("endpoints").EnumerateArray().Select(e => e.GetString()));
+        }
+
+        Assert.Equal("six", (await SearchUntilFoundAsync(both, KeyB)).GetProperty("data").GetString());
+        Assert.Equal("four", (await SearchUntilFoundAsync(both, KeyC)).GetProperty("data").GetString());
+        Assert.Equal("four", (await SearchUntilFoundAsync(overV6, KeyC)).GetProperty("data").GetString());
+
+        // The readable status lists both endpoints too; the node stops cleanly.
+        string table = await Ok(both.CliAsync("status"));
+        Assert.Contains($"{endpoints[0]}, {endpoints[1]}", table);
+        Assert.Equal(0, await both.StopAsync());
+    }
+
+    private static bool CanBind(System.Net.IPAddress address)
+    {
+        try
+        {
+            using var socket = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            socket.Bind(new System.Net.IPEndPoint(address, 0));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
     private static async Task<JsonElement> SearchUntilFoundAsync(DrtNode from, string key)
     {
         string last = "";

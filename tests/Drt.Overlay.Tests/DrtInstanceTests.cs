@@ -1,3 +1,4 @@
+using System.Net;
 using Drt.Overlay.Bootstrap;
 using Drt.Overlay.Wire;
 using Xunit;
@@ -123,6 +124,10 @@ public sealed class DrtInstanceTests
         await AssertOpenRefused(Settings("x") with { KeySizeBytes = 16 }, DrtError.InvalidKeySize, "32");
         await AssertOpenRefused(Settings("x") with { MaxAddressesPerRegistration = 21 }, DrtError.InvalidMaxAddresses, "1..20");
         await AssertOpenRefused(Settings("x") with { LeafSetSide = 4 }, DrtError.InvalidSettings, "5..16");
+        await AssertOpenRefused(Settings("x") with { BindAddresses = [] }, DrtError.InvalidSettings, "BindAddresses has 0 addresses; give 1..8");
+        await AssertOpenRefused(Settings("x") with { BindAddresses = [IPAddress.Loopback, IPAddress.IPv6Loopback, IPAddress.Loopback] }, DrtError.InvalidSettings, "BindAddresses lists 127.0.0.1 twice");
+        await AssertOpenRefused(Settings("x") with { BindAddresses = [IPAddress.IPv6Any, IPAddress.Loopback] }, DrtError.InvalidSettings, "BindAddresses[0] is ::, which already receives on every local address");
+        await AssertOpenRefused(Settings("x") with { BindAddress = null! }, DrtError.InvalidSettings, "BindAddresses[0] is null");
 
         await using DrtInstance taken = await DrtInstance.OpenAsync(Settings("taken"), Cancel);
         await AssertOpenRefused(Settings("x") with { Port = Loopback(taken).Port }, DrtError.TransportFailed, "another port");

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
 using System.Text;
 using Drt.Node.Control;
 using Drt.Node.Demo;
@@ -81,7 +80,7 @@ internal static class DrtCli
     {
         var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file (keys as in docs/cli.md); DRT_ environment variables override it, flags override both." };
         var port = new Option<int?>("--port") { Description = "UDP port (default 3540; 0 picks a free one)." };
-        var bind = new Option<string?>("--bind") { Description = "The address to bind and advertise (default :: dual-stack)." };
+        var bind = new Option<string[]>("--bind") { Description = "An address to bind and advertise (default :: dual-stack, every address); repeatable, up to 8 specific addresses on one port." };
         var bootstrap = new Option<string[]>("--bootstrap") { Description = "Where the ring is: host:port, [v6]:port or a DNS name:port; repeatable.", AllowMultipleArgumentsPerToken = false };
         var networkId = new Option<uint?>("--network-id") { Description = "The overlay's network id (nodes with other ids ignore each other)." };
         var security = new Option<string?>("--security") { Description = "Security mode: none, resolve, membership or confidential." };
@@ -111,7 +110,6 @@ internal static class DrtCli
             }
 
             Flag("Port", parse.GetValue(port));
-            Flag("Bind", parse.GetValue(bind));
             Flag("NetworkId", parse.GetValue(networkId));
             Flag("Security", parse.GetValue(security));
             Flag("Identity", parse.GetValue(identity));
@@ -123,16 +121,17 @@ internal static class DrtCli
             Flag("Name", parse.GetValue(name));
             Flag("MaintenancePeriodMs", parse.GetValue(period));
             Flag("MetricsPort", parse.GetValue(metricsPort));
-            return await RunNodeAsync(parse.GetValue(config), flags, parse.GetValue(bootstrap) ?? [], parse.GetValue(register) ?? [], cancellationToken).ConfigureAwait(false);
+            return await RunNodeAsync(parse.GetValue(config), flags, parse.GetValue(bind) ?? [], parse.GetValue(bootstrap) ?? [], parse.GetValue(register) ?? [], cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
     /// <summary>
-    /// Runs the node with <paramref name="flags"/> over the configuration; the list flags (<paramref name="bootstraps"/>,
-    /// <paramref name="registers"/>), when given, replace the configured lists rather than merging index by index.
+    /// Runs the node with <paramref name="flags"/> over the configuration; the list flags (<paramref name="binds"/>,
+    /// <paramref name="bootstraps"/>, <paramref name="registers"/>), when given, replace the configured lists rather than
+    /// merging index by index.
     /// </summary>
-    private static async Task<int> RunNodeAsync(FileInfo? config, Dictionary<string, string?> flags, string[] bootstraps, string[] registers, CancellationToken cancellationToken)
+    private static async Task<int> RunNodeAsync(FileInfo? config, Dictionary<string, string?> flags, string[] binds, string[] bootstraps, string[] registers, CancellationToken cancellationToken)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (config is not null)
@@ -147,14 +146,10 @@ internal static class DrtCli
 
         builder.Configuration.AddEnvironmentVariables("DRT_");
         builder.Configuration.AddInMemoryCollection(flags);
-        var options = new NodeOptions();
-        try
+        NodeOptions options = NodeOptions.From(builder.Configuration);
+        if (binds.Length > 0)
         {
-            builder.Configuration.Bind(options);
-        }
-        catch (InvalidOperationException error)
-        {
-            throw new UsageException($"configuration: {error.Message}");
+            options.Bind = [.. binds];
         }
 
         if (bootstraps.Length > 0)
@@ -239,7 +234,7 @@ internal static class DrtCli
         var iterative = new Option<bool>("--iterative") { Description = "One hop at a time; each hop prints as an intermediate result." };
         var timeout = new Option<int?>("--timeout") { Description = "Milliseconds the search may take (default 10000)." };
         var bootstrap = new Option<string[]>("--bootstrap") { Description = "Search without a daemon: a short-lived resolve-only instance joins through host:port (repeatable)." };
-        var bind = new Option<string?>("--bind") { Description = "With --bootstrap: the address the short-lived instance binds (default ::)." };
+        var bind = new Option<string[]>("--bind") { Description = "With --bootstrap: an address the short-lived instance binds (default ::); repeatable." };
         maxResults.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() is < 1 or > 20)
@@ -280,7 +275,7 @@ internal static class DrtCli
             string[] bootstraps = parse.GetValue(bootstrap) ?? [];
             if (bootstraps.Length > 0)
             {
-                (results, timedOut) = await SearchWithoutDaemonAsync(spec, bootstraps, parse.GetValue(bind), cancellationToken).ConfigureAwait(false);
+                (results, timedOut) = await SearchWithoutDaemonAsync(spec, bootstraps, parse.GetValue(bind) ?? [], cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -329,13 +324,13 @@ internal static class DrtCli
         }
     }
 
-    private static async Task<(List<ControlSearchResult>, bool)> SearchWithoutDaemonAsync(SearchSpec spec, string[] bootstraps, string? bind, CancellationToken cancellationToken)
+    private static async Task<(List<ControlSearchResult>, bool)> SearchWithoutDaemonAsync(SearchSpec spec, string[] bootstraps, string[] binds, CancellationToken cancellationToken)
     {
         IBootstrapProvider[] providers = [.. bootstraps.Select(Parsing.Bootstrap)];
         var settings = new DrtSettings
         {
             InstanceName = "drt-search",
-            BindAddress = bind is null ? IPAddress.IPv6Any : Parsing.BindAddress(bind),
+            BindAddresses = Parsing.BindAddresses(binds),
             BootstrapProvider = providers.Length == 1 ? providers[0] : new CompositeBootstrapProvider(providers),
         };
         await using DrtInstance instance = await DrtInstance.OpenAsync(settings, cancellationToken).ConfigureAwait(false);

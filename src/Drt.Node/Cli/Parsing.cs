@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Drt.Overlay.Bootstrap;
+using Drt.Overlay.Transport;
 using Drt.Overlay.Wire;
 
 namespace Drt.Node.Cli;
@@ -73,6 +74,48 @@ internal static class Parsing
     /// <summary>An address to bind.</summary>
     public static IPAddress BindAddress(string text) =>
         IPAddress.TryParse(text, out IPAddress? address) ? address : throw new UsageException($"--bind '{text}' is not an IP address (e.g. 0.0.0.0, ::, 10.0.0.2)");
+
+    /// <summary>
+    /// The addresses to bind (<c>--bind</c>, repeatable; none: <c>::</c>, every address), checked as the transport
+    /// checks them but worded for the command line: at most <see cref="UdpTransportOptions.MaxBindAddresses"/>, each
+    /// once, a wildcard only alone, IPv4 as IPv4.
+    /// </summary>
+    public static IPAddress[] BindAddresses(IReadOnlyList<string> texts)
+    {
+        if (texts.Count == 0)
+        {
+            return [IPAddress.IPv6Any];
+        }
+
+        if (texts.Count > UdpTransportOptions.MaxBindAddresses)
+        {
+            throw new UsageException($"--bind is given {texts.Count} times; a node binds at most {UdpTransportOptions.MaxBindAddresses} addresses (:: alone listens on every address)");
+        }
+
+        var addresses = new IPAddress[texts.Count];
+        for (int i = 0; i < addresses.Length; i++)
+        {
+            IPAddress address = BindAddress(texts[i]);
+            if (texts.Count > 1 && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)))
+            {
+                throw new UsageException($"--bind {address} already listens on every address; give it alone, or only specific addresses");
+            }
+
+            if (texts.Count > 1 && address.IsIPv4MappedToIPv6)
+            {
+                throw new UsageException($"--bind {address} is an IPv4-mapped address; write it as {address.MapToIPv4()}");
+            }
+
+            if (Array.IndexOf(addresses, address, 0, i) >= 0)
+            {
+                throw new UsageException($"--bind {address} is given twice; give each address once");
+            }
+
+            addresses[i] = address;
+        }
+
+        return addresses;
+    }
 
     /// <summary>Text for an endpoint the way the CLI prints it: <c>a.b.c.d:port</c> or <c>[v6]:port</c>.</summary>
     public static string Format(IPEndPoint endpoint)

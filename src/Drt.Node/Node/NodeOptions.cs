@@ -1,11 +1,13 @@
 using Drt.Node.Cli;
+using Microsoft.Extensions.Configuration;
 
 namespace Drt.Node.Node;
 
 /// <summary>
 /// How <c>drt node</c> runs, bound from configuration: defaults, then a JSON file (<c>--config</c>), then <c>DRT_</c>
 /// environment variables (<c>DRT_PORT</c>, <c>DRT_BOOTSTRAP__0</c> …), then command-line flags, each overriding the
-/// one before. Lists given as one string may be comma-separated.
+/// one before. The lists <see cref="Bind"/> and <see cref="Bootstrap"/> come whole from the last source that gives
+/// them (<see cref="ConfigurationLists"/>), as a list or as one comma-separated string.
 /// </summary>
 internal sealed class NodeOptions
 {
@@ -15,8 +17,8 @@ internal sealed class NodeOptions
     /// <summary>UDP port; 0 picks a free one.</summary>
     public int Port { get; set; } = 3540;
 
-    /// <summary>The address to bind (dual-stack :: by default).</summary>
-    public string Bind { get; set; } = "::";
+    /// <summary>The addresses to bind, at most 8 (none: dual-stack <c>::</c>, every address).</summary>
+    public List<string> Bind { get; set; } = [];
 
     /// <summary>Where to find the ring: host:port, [v6]:port, DNS names.</summary>
     public List<string> Bootstrap { get; set; } = [];
@@ -72,8 +74,33 @@ internal sealed class NodeOptions
         _ => Overlay.Security.DrtSecurityMode.None,
     };
 
+    /// <summary>The addresses to bind, parsed and checked (Validate has checked them).</summary>
+    public System.Net.IPAddress[] BindAddresses => Parsing.BindAddresses(Flatten(Bind));
+
     /// <summary>The control socket path to use.</summary>
     public string ResolvedControl => Control ?? Path.Combine(ResolvedDataDir, "control.sock");
+
+    /// <summary>
+    /// The options <paramref name="configuration"/> gives: bound as usual, then the lists read whole from the last source
+    /// that gives each (<see cref="ConfigurationLists"/>).
+    /// </summary>
+    /// <exception cref="UsageException">A value that does not convert (a port that is not a number, say).</exception>
+    public static NodeOptions From(IConfigurationRoot configuration)
+    {
+        var options = new NodeOptions();
+        try
+        {
+            configuration.Bind(options);
+        }
+        catch (InvalidOperationException error)
+        {
+            throw new UsageException($"configuration: {error.Message}");
+        }
+
+        options.Bind = ConfigurationLists.Read(configuration, nameof(Bind)) ?? [];
+        options.Bootstrap = ConfigurationLists.Read(configuration, nameof(Bootstrap)) ?? [];
+        return options;
+    }
 
     /// <summary>Splits comma-separated entries (so DRT_BOOTSTRAP=a:1,b:2 works as well as DRT_BOOTSTRAP__0).</summary>
     public static List<string> Flatten(IEnumerable<string> values) =>
@@ -111,7 +138,7 @@ internal sealed class NodeOptions
             throw new UsageException($"maintenance period {MaintenancePeriodMs} ms is outside 100..3600000");
         }
 
-        _ = Parsing.BindAddress(Bind);
+        _ = BindAddresses;
         if (MetricsPort is < 1 or > 65535)
         {
             throw new UsageException($"--metrics-port {MetricsPort} is outside 1..65535");

@@ -32,7 +32,7 @@ internal sealed partial class NodeService(NodeOptions options, ILogger<NodeServi
         {
             InstanceName = options.Name,
             Port = options.Port,
-            BindAddress = Parsing.BindAddress(options.Bind),
+            BindAddresses = options.BindAddresses,
             NetworkId = options.NetworkId,
             MaintenancePeriod = TimeSpan.FromMilliseconds(options.MaintenancePeriodMs),
             BootstrapProvider = new CompositeBootstrapProvider(providers),

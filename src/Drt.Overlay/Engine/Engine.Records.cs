@@ -172,7 +172,7 @@ internal sealed partial class Engine
         => UnixSeconds(now) < VouchLimit() && _security.IsKeyAllowed(local.Key, _security.PublicKey.Span, local.Classifier);
 
     /// <summary>
-    /// Signs the key's current record (secure modes): its sequence, data and this instance's endpoint, valid for
+    /// Signs the key's current record (secure modes): its sequence, data and this instance's endpoints, valid for
     /// <see cref="EngineOptions.RecordLifetime"/> (at most until the provider's limit), renewed when a quarter is left.
     /// The signature and digest are kept, so answers cost one nonce-proof signature and no record work.
     /// </summary>
@@ -186,9 +186,8 @@ internal sealed partial class Engine
         long unixMicros = UnixMicros(now);
         long unix = unixMicros / 1_000_000;
         long expires = Math.Min(unix + (long)_options.RecordLifetime.TotalSeconds, VouchLimit());
-        local.Endpoints[0] = _selfEndpoint;
         var record = new SignedRecord(
-            local.Key, _security.PublicKey, _pairKeys!.PublicKey, local.Classifier, new WireList<WireEndpoint>(local.Endpoints), local.AppData, local.Sequence, (ulong)expires, RecordFlags.None, default);
+            local.Key, _security.PublicKey, _pairKeys!.PublicKey, local.Classifier, new WireList<WireEndpoint>(_advertisedEndpoints), local.AppData, local.Sequence, (ulong)expires, RecordFlags.None, default);
         byte[] signature = new byte[_security.SignatureLength];
         RecordSigning.Sign(_security, _options.NetworkId, record, signature);
         RecordSigning.ComputeDigest(_options.NetworkId, record, local.Digest);
@@ -209,9 +208,8 @@ internal sealed partial class Engine
         }
 
         long unix = UnixSeconds(now);
-        local.Endpoints[0] = _selfEndpoint;
         var record = new SignedRecord(
-            local.Key, _security.PublicKey, _pairKeys!.PublicKey, local.Classifier, new WireList<WireEndpoint>(local.Endpoints), ReadOnlyMemory<byte>.Empty, local.Sequence + 1,
+            local.Key, _security.PublicKey, _pairKeys!.PublicKey, local.Classifier, new WireList<WireEndpoint>(_advertisedEndpoints), ReadOnlyMemory<byte>.Empty, local.Sequence + 1,
             (ulong)(unix + (long)_options.RecordLifetime.TotalSeconds), RecordFlags.Revoked, default);
         byte[] signature = new byte[_security.SignatureLength];
         RecordSigning.Sign(_security, _options.NetworkId, record, signature);

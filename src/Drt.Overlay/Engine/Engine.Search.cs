@@ -549,7 +549,7 @@ internal sealed partial class Engine
         {
             if (local.Key == key)
             {
-                op.Confirmed.Add(new SearchResultData(key, [_selfEndpoint.ToIPEndPoint()], (byte[])local.AppData.Clone(), key == op.Lookup.Target, Hops: 0));
+                op.Confirmed.Add(new SearchResultData(key, AdvertisedEndpoints(), (byte[])local.AppData.Clone(), key == op.Lookup.Target, Hops: 0));
                 return;
             }
         }
@@ -747,13 +747,12 @@ internal sealed partial class Engine
         }
         else if ((inquire.Flags & InquireFlags.WantRecord) != 0)
         {
-            _selfEndpoints[0] = _selfEndpoint;
             record = new SignedRecord(
                 local.Key,
                 default,
                 default,
                 default,
-                new WireList<WireEndpoint>(_selfEndpoints),
+                new WireList<WireEndpoint>(_advertisedEndpoints),
                 (inquire.Flags & InquireFlags.WantAppData) != 0 ? local.AppData : default,
                 local.Sequence,
                 0,
@@ -763,8 +762,6 @@ internal sealed partial class Engine
 
         Reply(new Authority(flags, local.Key, inquire.Nonce, record, proof), header, datagram.Length, source);
     }
-
-    private readonly WireEndpoint[] _selfEndpoints = new WireEndpoint[1];
 
     /// <summary>
     /// The entry of our key nearest <paramref name="target"/>, for the sender field of a lookup: the nodes asked

@@ -50,6 +50,15 @@ internal sealed partial class Engine : IDatagramReceiver
     private long _armedFor = long.MaxValue;
     private int _timerFired;
     private WireEndpoint _selfEndpoint;
+
+    /// <summary>
+    /// Every endpoint the transport receives on, as peers see them (the first is <see cref="_selfEndpoint"/>): all of
+    /// them are this instance's own, and records list the first <see cref="EngineOptions.MaxAdvertisedEndpoints"/>.
+    /// </summary>
+    private WireEndpoint[] _selfEndpoints = [];
+
+    /// <summary>The endpoints a record of ours lists: a prefix of <see cref="_selfEndpoints"/>, fixed from Start on.</summary>
+    private ReadOnlyMemory<WireEndpoint> _advertisedEndpoints;
     private long _snapshotDue;
     private bool _snapshotStale = true;
 
@@ -98,7 +107,11 @@ internal sealed partial class Engine : IDatagramReceiver
     /// <summary>The sizes of the engine's tables, for readers on other threads.</summary>
     public EngineSnapshot Snapshot { get; } = new();
 
-    /// <summary>Where this instance receives, as peers see it (the first local endpoint).</summary>
+    /// <summary>
+    /// Where this instance receives, as peers see it: the first local endpoint. Route entries carry this one alone (a
+    /// node is one address in others' tables); records list every local endpoint up to
+    /// <see cref="EngineOptions.MaxAdvertisedEndpoints"/>.
+    /// </summary>
     public WireEndpoint SelfEndpoint => _selfEndpoint;
 
     /// <summary>Keys registered here (engine thread only).</summary>
@@ -108,10 +121,18 @@ internal sealed partial class Engine : IDatagramReceiver
     public void Start()
     {
         _transport.Start(this);
-        IPEndPoint local = _transport.LocalEndpoints[0];
-        _selfEndpoint = WireEndpoint.FromIPEndPoint(local.Address.Equals(IPAddress.IPv6Any) || local.Address.Equals(IPAddress.Any)
-            ? new IPEndPoint(local.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback, local.Port)
-            : local);
+        IReadOnlyList<IPEndPoint> locals = _transport.LocalEndpoints;
+        _selfEndpoints = new WireEndpoint[locals.Count];
+        for (int i = 0; i < _selfEndpoints.Length; i++)
+        {
+            IPEndPoint local = locals[i];
+            _selfEndpoints[i] = WireEndpoint.FromIPEndPoint(local.Address.Equals(IPAddress.IPv6Any) || local.Address.Equals(IPAddress.Any)
+                ? new IPEndPoint(local.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback, local.Port)
+                : local);
+        }
+
+        _selfEndpoint = _selfEndpoints[0];
+        _advertisedEndpoints = _selfEndpoints.AsMemory(0, Math.Min(_selfEndpoints.Length, _options.MaxAdvertisedEndpoints));
         _timer = _time.CreateTimer(
             static state =>
             {
@@ -486,7 +507,7 @@ internal sealed partial class Engine : IDatagramReceiver
     /// <summary>The peer id for an endpoint learned from the wire, adding the peer when new.</summary>
     private bool TryPeerOf(in WireEndpoint endpoint, out int peerId)
     {
-        if (endpoint == _selfEndpoint)
+        if (endpoint == _selfEndpoint || IsOwnEndpoint(endpoint))
         {
             peerId = SelfPeerId;
             return true;
@@ -503,6 +524,32 @@ internal sealed partial class Engine : IDatagramReceiver
         SocketAddress scratch = endpoint.IsIPv6 ? _scratchAddress : _scratchV4;
         endpoint.WriteTo(scratch);
         return _peers.TryGetOrAdd(scratch, out peerId, out _) || TryAddAfterCollect(scratch, out peerId);
+    }
+
+    /// <summary>Whether <paramref name="endpoint"/> is one of this instance's (a record of ours lists them all).</summary>
+    private bool IsOwnEndpoint(in WireEndpoint endpoint)
+    {
+        for (int i = 1; i < _selfEndpoints.Length; i++)
+        {
+            if (endpoint == _selfEndpoints[i])
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The endpoints of our records, for a search result that finds a local key.</summary>
+    private List<IPEndPoint> AdvertisedEndpoints()
+    {
+        var endpoints = new List<IPEndPoint>(_advertisedEndpoints.Length);
+        foreach (WireEndpoint endpoint in _advertisedEndpoints.Span)
+        {
+            endpoints.Add(endpoint.ToIPEndPoint());
+        }
+
+        return endpoints;
     }
 
     /// <summary>The endpoint of a peer (or of this instance) as it goes on the wire.</summary>

@@ -39,6 +39,12 @@ internal sealed record EngineOptions
     public int MaxRoutesInFlight { get; init; } = 256;
 
     /// <summary>
+    /// How many of the transport's local endpoints a registration's record lists, in their order, 1..20 (DRT's maximum
+    /// addresses per registration; default 4). Route entries carry the first alone.
+    /// </summary>
+    public int MaxAdvertisedEndpoints { get; init; } = 4;
+
+    /// <summary>
     /// Whether datagrams from source ports below 1024 are accepted. Off by default: overlay nodes use unprivileged
     /// ports, and a privileged source port is usually a reflector (DNS 53, NTP 123, SSDP's 1900 aside) answering a
     /// spoofed request of someone else's.
@@ -192,6 +198,11 @@ internal sealed record EngineOptions
         if (PairKeyCapacity is < 16 or > 65_536)
         {
             throw new DrtException(DrtError.InvalidSettings, $"PairKeyCapacity must be in 16..65,536; it was {PairKeyCapacity}.");
+        }
+
+        if (MaxAdvertisedEndpoints is < 1 or > WireLimits.MaxRecordEndpoints)
+        {
+            throw new DrtException(DrtError.InvalidSettings, $"MaxAdvertisedEndpoints must be in 1..{WireLimits.MaxRecordEndpoints}; it was {MaxAdvertisedEndpoints}.");
         }
 
         if (MaxPeers < 16 || MaxPending < 16 || MaxSearches is < 1 or > 65_535 || MaxRoutesInFlight < 1)

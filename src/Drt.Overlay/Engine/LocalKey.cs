@@ -38,9 +38,6 @@ internal sealed class LocalKey
     /// <summary>The record's digest, which nonce proofs bind (secure modes).</summary>
     public byte[] Digest { get; } = new byte[32];
 
-    /// <summary>The one endpoint the record lists (this instance's); its own array so the record can hold it.</summary>
-    public WireEndpoint[] Endpoints { get; } = new WireEndpoint[1];
-
     /// <summary>Engine time (µs) at which the record is re-signed; long.MaxValue when it never is.</summary>
     public long RenewAt { get; set; } = long.MaxValue;
 

@@ -54,7 +54,9 @@ public sealed class UdpTransportCounters
         Interlocked.Add(ref _bytesSent, bytes);
     }
 
-    // The receive-side counters are written by the receive thread only: plain increments, read with Volatile.
+    // The delivery counters (received, wakes, receiver exceptions) are written inside deliveries, which never overlap
+    // (one receive thread, or the delivery lock): plain increments, read with Volatile. The rare ones each receive
+    // thread counts on its own (errors, oversized and empty datagrams) are interlocked.
     internal void AddReceived(int bytes)
     {
         _received++;
@@ -63,13 +65,13 @@ public sealed class UdpTransportCounters
 
     internal void AddSendFailure() => Interlocked.Increment(ref _sendFailures);
 
-    internal void AddOversized() => _oversized++;
+    internal void AddOversized() => Interlocked.Increment(ref _oversized);
 
-    internal void AddEmptyDatagram() => _emptyDatagrams++;
+    internal void AddEmptyDatagram() => Interlocked.Increment(ref _emptyDatagrams);
 
-    internal void AddConnectionReset() => _connectionResets++;
+    internal void AddConnectionReset() => Interlocked.Increment(ref _connectionResets);
 
-    internal void AddReceiveError() => _receiveErrors++;
+    internal void AddReceiveError() => Interlocked.Increment(ref _receiveErrors);
 
     internal void AddReceiverException() => _receiverExceptions++;
 

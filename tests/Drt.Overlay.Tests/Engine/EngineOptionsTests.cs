@@ -12,6 +12,7 @@ public sealed class EngineOptionsTests
     [InlineData("MaintenancePeriod")]
     [InlineData("MaxSearches")]
     [InlineData("MaxRoutesInFlight")]
+    [InlineData("MaxAdvertisedEndpoints")]
     public void ASettingOutOfRangeIsRefusedByName(string name)
     {
         EngineOptions options = name switch
@@ -21,6 +22,7 @@ public sealed class EngineOptionsTests
             "MaxAttempts" => new EngineOptions { MaxAttempts = 9 },
             "MaintenancePeriod" => new EngineOptions { MaintenancePeriod = TimeSpan.FromMilliseconds(99) },
             "MaxSearches" => new EngineOptions { MaxSearches = 65_536 },
+            "MaxAdvertisedEndpoints" => new EngineOptions { MaxAdvertisedEndpoints = 21 },
             _ => new EngineOptions { MaxRoutesInFlight = 0 },
         };
 
@@ -63,7 +65,8 @@ public sealed class EngineOptionsTests
     public void TheDefaultsAndTheLimitsThemselvesAreAccepted()
     {
         new EngineOptions().Validate();
-        new EngineOptions { LeafSetSide = 5, MaxSearches = 65_535, MaxRoutesInFlight = 1, MaintenancePeriod = TimeSpan.FromMilliseconds(100) }.Validate();
+        new EngineOptions { LeafSetSide = 5, MaxSearches = 65_535, MaxRoutesInFlight = 1, MaintenancePeriod = TimeSpan.FromMilliseconds(100), MaxAdvertisedEndpoints = 1 }.Validate();
+        new EngineOptions { MaxAdvertisedEndpoints = 20 }.Validate();
 
         // The admission limits, lowest and highest; the privileged-port switch is a bool, so both of its values.
         new EngineOptions { SourceRate = 1, SourceBurst = 1, GlobalRate = 1, GlobalBurst = 1, HandshakeRate = 1, HandshakeBurst = 1, MaxRateLimitedSources = 4 }.Validate();
