@@ -6,9 +6,11 @@ namespace Drt.Overlay.Benchmarks;
 
 /// <summary>
 /// The security costs DESIGN §6 budgets for: a record signature and its verification (once per record version), a
-/// verification-cache hit (every further sight of the record), sealing and opening a 512-byte datagram body in
-/// Membership (tag only) and Confidential (encrypted) sessions, and the X25519 + HKDF handshake. All but the handshake
-/// and the full verify should allocate nothing.
+/// verification-cache hit (every further sight of the record), a search answer's nonce proof made and checked (an
+/// Ed25519 signature and its verification, or a BLAKE2b MAC under a pair key both ends hold), the pair-key agreement
+/// that makes the MAC possible (once per pair), sealing and opening a 512-byte datagram body in Membership (tag only)
+/// and Confidential (encrypted) sessions, and the X25519 + HKDF handshake. All but the agreement, the handshake and the
+/// full verify should allocate nothing.
 /// </summary>
 [MemoryDiagnoser]
 public class SecurityBenchmarks
@@ -32,6 +34,11 @@ public class SecurityBenchmarks
     private ISecureSession _encSender = null!;
     private ISecureSession _encReceiver = null!;
     private byte[] _datagram = null!;
+    private PairKeys _ownerPairs = null!;
+    private PairKeys _searcherPairs = null!;
+    private readonly byte[] _digest = new byte[RecordSigning.DigestLength];
+    private readonly byte[] _nonce = new byte[16];
+    private readonly byte[] _proof = new byte[64];
 
     [GlobalSetup]
     public void Setup()
@@ -55,6 +62,12 @@ public class SecurityBenchmarks
         (_authSender, _authReceiver) = Pair(DrtSecurityMode.Membership);
         (_encSender, _encReceiver) = Pair(DrtSecurityMode.Confidential);
         _datagram = new byte[HeaderLength + BodyLength + SecureSession.TrailerLength];
+
+        _ownerPairs = new PairKeys(NetworkId, 1024, Enumerable.Repeat((byte)3, 32).ToArray());
+        _searcherPairs = new PairKeys(NetworkId, 1024, Enumerable.Repeat((byte)4, 32).ToArray());
+        _ownerPairs.TryAgree(_searcherPairs.PublicKey.Span, out _);
+        _searcherPairs.TryAgree(_ownerPairs.PublicKey.Span, out _);
+        RecordSigning.ComputeDigest(NetworkId, _signed, _digest);
     }
 
     [GlobalCleanup]
@@ -66,6 +79,8 @@ public class SecurityBenchmarks
         _encReceiver.Dispose();
         _owner.Dispose();
         _peer.Dispose();
+        _ownerPairs.Dispose();
+        _searcherPairs.Dispose();
     }
 
     /// <summary>Ed25519 signature over a record's digest (about 300 bytes of record).</summary>
@@ -83,6 +98,28 @@ public class SecurityBenchmarks
     /// <summary>A record seen before: digest and one dictionary look-up.</summary>
     [Benchmark]
     public int VerificationCacheHit() => (int)_cache.Verify(_signed, 0);
+
+    /// <summary>A signed nonce proof: the owner signs it, the searcher verifies it (the fallback, and every answer before).</summary>
+    [Benchmark]
+    public bool NonceProofSigned()
+    {
+        NonceProof.Sign(_ownerProvider, NetworkId, _signed.Key, _signed.Sequence, _digest, _nonce, _searcherPairs.PublicKey.Span, _proof);
+        return NonceProof.Verify(_peerProvider, _owner.PublicKey.Span, NetworkId, _signed.Key, _signed.Sequence, _digest, _nonce, _searcherPairs.PublicKey.Span, _proof);
+    }
+
+    /// <summary>A MAC nonce proof between a pair that has met: each end finds its pair key, the owner MACs, the searcher checks.</summary>
+    [Benchmark]
+    public bool NonceProofMac()
+    {
+        _ownerPairs.TryGet(_searcherPairs.PublicKey.Span, out NSec.Cryptography.Key ownerKey);
+        NonceProof.Mac(ownerKey, NetworkId, _signed.Key, _signed.Sequence, _digest, _nonce, _searcherPairs.PublicKey.Span, _proof);
+        _searcherPairs.TryGet(_ownerPairs.PublicKey.Span, out NSec.Cryptography.Key searcherKey);
+        return NonceProof.VerifyMac(searcherKey, NetworkId, _signed.Key, _signed.Sequence, _digest, _nonce, _searcherPairs.PublicKey.Span, _proof.AsSpan(0, 16));
+    }
+
+    /// <summary>One end's pair-key agreement with a peer it has not met: X25519, HKDF, a BLAKE2b key (once per pair and end).</summary>
+    [Benchmark]
+    public bool PairKeyAgreement() => _ownerPairs.TryAgree(_searcherPairs.PublicKey.Span, out _);
 
     /// <summary>Membership: tag over header and a 512-byte body, then check it.</summary>
     [Benchmark]
