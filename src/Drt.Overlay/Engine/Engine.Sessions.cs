@@ -368,6 +368,7 @@ internal sealed partial class Engine
             entry.Alternate?.Dispose();
             entry.Alternate = session;
             entry.AlternateIsNewer = true;
+            entry.AlternateAt = now;
         }
 
         entry.PeerNotAfter = PeerNotAfter(hello.Credential.Span);
@@ -559,10 +560,12 @@ internal sealed partial class Engine
         }
 
         // A peer that stopped answering may have lost its side (a restart): renegotiate, sending with this one meanwhile.
-        // Not while the peer's own renegotiation is pending here (a newer alternate not yet promoted): it makes fresh
-        // keys already, and a second one on top would leave three sessions in play, one more than a slot keeps open.
+        // Not while the peer's own renegotiation is under way here (a newer alternate not yet promoted, accepted within
+        // the renegotiation interval): it makes fresh keys already, and a second one on top would leave three sessions in
+        // play, one more than a slot keeps open. One older than that is stale (the peer's handshake failed) and blocks
+        // nothing.
         if (_peers[peerId].ConsecutiveTimeouts >= RenegotiateAfterTimeouts && entry.Handshake is null && now >= entry.RenegotiateAfter
-            && !(entry.Alternate is not null && entry.AlternateIsNewer))
+            && !(entry.Alternate is not null && entry.AlternateIsNewer && now - entry.AlternateAt < RenegotiationIntervalMicros))
         {
             _ = StartHandshake(slot, now);
         }
@@ -938,6 +941,9 @@ internal sealed partial class Engine
 
         /// <summary>Whether <see cref="Alternate"/> is newer (promoted when it opens a datagram) or older.</summary>
         public bool AlternateIsNewer;
+
+        /// <summary>When a newer <see cref="Alternate"/> was accepted (engine time).</summary>
+        public long AlternateAt;
 
         /// <summary>Our handshake with the peer, while our hello awaits its reply.</summary>
         public ISessionHandshake? Handshake;

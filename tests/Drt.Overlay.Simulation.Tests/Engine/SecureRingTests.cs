@@ -464,6 +464,44 @@ public sealed class SecureRingTests
     }
 
     [Fact]
+    public void ASideHoldingThePeersRenegotiationDoesNotStartItsOwnAndNoDatagramFailsAfterwards()
+    {
+        const int Seed = 61;
+        using var members = new Members(Seed, DrtSecurityMode.Membership);
+        JoinedRing ring = members.Ring(Seed, s_wan);
+        ring.JoinOneByOne(2, TimeSpan.FromMilliseconds(300));
+        ring.Scheduler.RunFor(2 * s_period);
+        JoinedRing.Node a = ring.Nodes[0];
+        JoinedRing.Node b = ring.Nodes[1];
+        Assert.True(HasSession(a, b) && HasSession(b, a), $"seed {Seed}: no session to start from");
+
+        // 1. B's answers stop reaching A: after two unanswered requests A renegotiates, and B accepts A's hello (a newer
+        //    session B keeps for opening until A sends under it, which A cannot finish: B's reply is lost too).
+        ring.Network.Filter = (from, _, _) => from != b.Transport;
+        long started = a.Engine.SessionCounters.HandshakesStarted;
+        long accepted = b.Engine.SessionCounters.HandshakesAccepted;
+        ring.Search(a, SearchRequest.Exact(b.Key), TimeSpan.FromSeconds(30));
+        Assert.True(ring.Scheduler.RunUntil(() => b.Engine.SessionCounters.HandshakesAccepted > accepted, TimeSpan.FromSeconds(10)), $"seed {Seed}: A did not renegotiate ({a.Engine.SessionCounters.HandshakesStarted - started} hellos)");
+
+        // 2. Now A's datagrams are lost as well, and B's requests go unanswered: B would renegotiate too, but it holds
+        //    A's renegotiation (accepted moments ago) and leaves it to finish.
+        ring.Network.Filter = (_, _, _) => false;
+        long bStarted = b.Engine.SessionCounters.HandshakesStarted;
+        long timeouts = b.Engine.Counters.Timeouts;
+        b.Engine.Post(now => b.Engine.StartSearch(SearchRequest.Exact(a.Key), _ => { }, now));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(3));
+        Assert.True(b.Engine.Counters.Timeouts - timeouts >= 2, $"seed {Seed}: B saw only {b.Engine.Counters.Timeouts - timeouts} timeouts");
+        Assert.True(b.Engine.SessionCounters.HandshakesStarted == bStarted, $"seed {Seed}: B started a renegotiation of its own on top of A's");
+
+        // 3. Healed: both find each other's keys, and not one datagram failed its tag on either side.
+        ring.Network.Filter = null;
+        ring.Scheduler.RunFor(2 * s_period);
+        Assert.True(ring.Search(a, SearchRequest.Exact(b.Key), TimeSpan.FromMinutes(1)) is { Results.Count: 1 }, $"seed {Seed}: A does not find B after the heal");
+        Assert.True(ring.Search(b, SearchRequest.Exact(a.Key), TimeSpan.FromMinutes(1)) is { Results.Count: 1 }, $"seed {Seed}: B does not find A after the heal");
+        Assert.True(a.Engine.SessionCounters.AuthenticationFailed + b.Engine.SessionCounters.AuthenticationFailed == 0, $"seed {Seed}: datagrams failed their tag after the renegotiations");
+    }
+
+    [Fact]
     public void SealingAndOpeningAllocateNothingInSteadyState()
     {
         const int Seed = 58;
