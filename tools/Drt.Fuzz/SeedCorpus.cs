@@ -46,7 +46,7 @@ internal static class SeedCorpus
         Save("ack", Encode(new Ack(AckFlags.None), buffer));
         Save("lookup", Encode(new Lookup(LookupFlags.None, LookupKind.Nearest, key, Key256.Zero, Key256.MaxValue, 20, key, entry, new WireEndpoint[] { v4, v6 }), buffer));
         Save("lookup-reply", Encode(new LookupReply(LookupReplyFlags.None, new WireList<RouteEntry>(entries)), buffer));
-        Save("inquire", Encode(new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, key, nonce, Bytes(random, WireLimits.PublicKeyLength)), buffer));
+        Save("inquire", Encode(new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, key, nonce, Bytes(random, WireLimits.ExchangeKeyLength)), buffer));
         Save("authority-record", Encode(new Authority(AuthorityFlags.None, key, nonce, record, Bytes(random, WireLimits.SignatureLength)), buffer));
         Save("authority-mac", Encode(new Authority(AuthorityFlags.MacProof, key, nonce, record, Bytes(random, WireLimits.MacProofLength)), buffer));
         Save("authority-bare", Encode(new Authority(AuthorityFlags.NotMine, key, nonce, null, default), buffer));
@@ -56,6 +56,11 @@ internal static class SeedCorpus
         Save("leafset-request", Encode(new LeafSetRequest(key, entry), buffer));
         Save("leafset-reply", Encode(new LeafSetReply(LeafSetReplyFlags.None, key, new WireList<RouteEntry>(entries), new WireList<RouteEntry>(entries[..2])), buffer));
         Save("error", Encode(new Error(ErrorCode.Busy, 250), buffer));
+        byte[] credential = Bytes(random, 160);
+        Save("hello", Encode(new Hello(credential, Bytes(random, 32), Bytes(random, 32), Bytes(random, 64), WireLimits.MaxHelloPadding), buffer));
+        Save("hello-cookie", Encode(new HelloCookie(Bytes(random, WireLimits.CookieLength)), buffer));
+        Save("hello-with-cookie", Encode(new Hello(credential, Bytes(random, 32), Bytes(random, 32), Bytes(random, 64), 0, Bytes(random, WireLimits.CookieLength)), buffer));
+        Save("hello-reply", Encode(new HelloReply(credential, Bytes(random, 32), Bytes(random, 32), Bytes(random, 64)), buffer));
 
         // A padded request, as a verification's inquire is sent to an address not yet proven.
         WireCodec.Encode(WireHeader.Create(s_context, MessageType.Inquire, 9), new Inquire(InquireFlags.None, key, nonce), buffer);

@@ -78,6 +78,9 @@ internal static class WireTarget
         Decode<LeafSetReply>(datagram, header, buffer);
         Decode<Error>(datagram, header, buffer);
         Decode<Fragment>(datagram, header, buffer);
+        Decode<Hello>(datagram, header, buffer);
+        Decode<HelloReply>(datagram, header, buffer);
+        Decode<HelloCookie>(datagram, header, buffer);
     }
 
     /// <summary>
