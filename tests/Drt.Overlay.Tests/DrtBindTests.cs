@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Drt.Overlay.Bootstrap;
 using Drt.Overlay.Security;
 using Drt.Overlay.Wire;
@@ -19,10 +18,7 @@ public sealed class DrtBindTests
     [InlineData(DrtSecurityMode.Resolve)]
     public async Task AnInstanceBoundToTwoAddressesIsFoundWithBothEndpointsOverEitherFamily(DrtSecurityMode mode)
     {
-        if (!Socket.OSSupportsIPv6 || !CanBind(IPAddress.IPv6Loopback))
-        {
-            Assert.Skip("IPv6 loopback (::1) is not available on this host.");
-        }
+        Transport.LoopbackAddresses.SkipUnlessBindable(IPAddress.IPv6Loopback);
 
         using DrtIdentity ownerIdentity = DrtIdentity.Create();
         using DrtIdentity v4Identity = DrtIdentity.Create();
@@ -63,10 +59,7 @@ public sealed class DrtBindTests
     [Fact]
     public async Task ARecordListsNoMoreEndpointsThanMaxAddressesPerRegistration()
     {
-        if (!Socket.OSSupportsIPv6 || !CanBind(IPAddress.IPv6Loopback))
-        {
-            Assert.Skip("IPv6 loopback (::1) is not available on this host.");
-        }
+        Transport.LoopbackAddresses.SkipUnlessBindable(IPAddress.IPv6Loopback);
 
         await using DrtInstance owner = await DrtInstance.OpenAsync(
             Settings("one-advertised") with { BindAddresses = [IPAddress.Loopback, IPAddress.IPv6Loopback], MaxAddressesPerRegistration = 1 }, Cancel);
@@ -86,17 +79,4 @@ public sealed class DrtBindTests
         Assert.Equal([IPAddress.IPv6Any], new DrtSettings().BindAddresses);
     }
 
-    private static bool CanBind(IPAddress address)
-    {
-        try
-        {
-            using var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            socket.Bind(new IPEndPoint(address, 0));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 }

@@ -43,10 +43,7 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task IPv6DatagramsTravelOverLoopback()
     {
-        if (!Socket.OSSupportsIPv6 || !CanBind(IPAddress.IPv6Loopback))
-        {
-            Assert.Skip("IPv6 loopback (::1) is not available on this host.");
-        }
+        LoopbackAddresses.SkipUnlessBindable(IPAddress.IPv6Loopback);
 
         await using var a = new UdpTransport(new UdpTransportOptions { BindAddress = IPAddress.IPv6Loopback });
         await using var b = new UdpTransport(new UdpTransportOptions { BindAddress = IPAddress.IPv6Loopback });
@@ -229,7 +226,7 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task SeveralAddressesEachReceiveAndEveryAnswerLeavesFromTheAddressThatSuitsItsDestination()
     {
-        SkipUnlessBindable(s_second, IPAddress.IPv6Loopback);
+        LoopbackAddresses.SkipUnlessBindable(s_second, IPAddress.IPv6Loopback);
         await using var node = new UdpTransport(new UdpTransportOptions { BindAddresses = [IPAddress.Loopback, s_second, IPAddress.IPv6Loopback] });
         await using var v4 = new UdpTransport(new UdpTransportOptions { BindAddress = IPAddress.Loopback });
         await using var second = new UdpTransport(new UdpTransportOptions { BindAddress = s_second });
@@ -285,7 +282,7 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task ADestinationNoBoundAddressCanReachIsASendFailure()
     {
-        SkipUnlessBindable(s_second);
+        LoopbackAddresses.SkipUnlessBindable(s_second);
         await using var node = new UdpTransport(new UdpTransportOptions { BindAddresses = [IPAddress.Loopback, s_second] });
         node.Start(new Inbox());
 
@@ -297,7 +294,7 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task DeliveriesFromSeveralSocketsNeverOverlap()
     {
-        SkipUnlessBindable(s_second, IPAddress.IPv6Loopback);
+        LoopbackAddresses.SkipUnlessBindable(s_second, IPAddress.IPv6Loopback);
         await using var node = new UdpTransport(new UdpTransportOptions { BindAddresses = [IPAddress.Loopback, s_second, IPAddress.IPv6Loopback] });
         var detector = new OverlapDetector();
         node.Start(detector);
@@ -346,7 +343,7 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task SeveralAddressesWithAPortAllTakeItAndABusyOneFailsNamingIt()
     {
-        SkipUnlessBindable(s_second, s_third);
+        LoopbackAddresses.SkipUnlessBindable(s_second, s_third);
 
         // Port 0: the first socket picks a free port, and the others take the same one (free here: only this class binds
         // 127.0.0.2 and 127.0.0.3, one test at a time).
@@ -401,7 +398,7 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task SteadyStateSendAndReceiveOverSeveralSocketsAllocateNothing()
     {
-        SkipUnlessBindable(IPAddress.IPv6Loopback);
+        LoopbackAddresses.SkipUnlessBindable(IPAddress.IPv6Loopback);
         await using var a = new UdpTransport(new UdpTransportOptions { BindAddresses = [IPAddress.Loopback, IPAddress.IPv6Loopback] });
         await using var b = new UdpTransport(new UdpTransportOptions { BindAddresses = [IPAddress.Loopback, IPAddress.IPv6Loopback] });
         var echo = new AllocationEcho(b);
@@ -437,31 +434,6 @@ public sealed class UdpTransportTests
 
         Assert.All(rounds, r => Assert.True(r.Threads == 2, $"{r.Measured} datagrams measured, not 1,000 on each of two receive threads"));
         Assert.True(rounds.Exists(r => r.Send == 0 && r.Receive == 0), $"every round allocated (send, receive bytes): {string.Join("; ", rounds.Select(r => $"{r.Send}, {r.Receive}"))}");
-    }
-
-    private static bool CanBind(IPAddress address)
-    {
-        try
-        {
-            using var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            socket.Bind(new IPEndPoint(address, 0));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static void SkipUnlessBindable(params IPAddress[] addresses)
-    {
-        foreach (IPAddress address in addresses)
-        {
-            if ((address.AddressFamily == AddressFamily.InterNetworkV6 && !Socket.OSSupportsIPv6) || !CanBind(address))
-            {
-                Assert.Skip($"{address} cannot be bound on this host (no IPv6 loopback, or no route for 127.0.0.0/8 beyond 127.0.0.1).");
-            }
-        }
     }
 
     private static int FreeUdpPort()
