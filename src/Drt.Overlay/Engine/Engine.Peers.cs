@@ -56,13 +56,13 @@ internal sealed partial class Engine
             int routes = local.Routes.CopyTo(_scratchRoutes);
             for (int i = 0; i < routes; i++)
             {
-                IterativeLookup.Mark(marks, _scratchRoutes[i].Node.PeerId);
+                PeerTable.Mark(marks, _scratchRoutes[i].Node.PeerId);
             }
         }
 
         foreach (NodeRef node in _cache)
         {
-            IterativeLookup.Mark(marks, node.PeerId);
+            PeerTable.Mark(marks, node.PeerId);
         }
 
         foreach (SearchOperation? op in _searchSlots)
@@ -75,7 +75,7 @@ internal sealed partial class Engine
             op.Lookup.MarkPeers(marks);
             foreach (NodeRef node in op.InFlight.Values)
             {
-                IterativeLookup.Mark(marks, node.PeerId);
+                PeerTable.Mark(marks, node.PeerId);
             }
 
             MarkAll(marks, op.Results);
@@ -86,7 +86,7 @@ internal sealed partial class Engine
         {
             if (v.InUse)
             {
-                IterativeLookup.Mark(marks, v.PeerId);
+                PeerTable.Mark(marks, v.PeerId);
             }
         }
 
@@ -123,7 +123,7 @@ internal sealed partial class Engine
     {
         foreach (NodeRef node in nodes)
         {
-            IterativeLookup.Mark(marks, node.PeerId);
+            PeerTable.Mark(marks, node.PeerId);
         }
     }
 }

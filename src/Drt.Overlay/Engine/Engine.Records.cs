@@ -174,7 +174,8 @@ internal sealed partial class Engine
     /// <summary>
     /// Signs the key's current record (secure modes): its sequence, data and this instance's endpoints, valid for
     /// <see cref="EngineOptions.RecordLifetime"/> (at most until the provider's limit), renewed when a quarter is left.
-    /// The signature and digest are kept, so answers cost one nonce-proof signature and no record work.
+    /// The signature and digest are kept, so an answer costs one nonce proof (a MAC, once the pair has met) and no record
+    /// work.
     /// </summary>
     private void SignLocal(LocalKey local, long now)
     {
@@ -325,7 +326,7 @@ internal sealed partial class Engine
         PairKeys pairKeys = _pairKeys!;
         ReadOnlySpan<byte> searcher = pairKeys.PublicKey.Span;
         bool proven = (flags & AuthorityFlags.MacProof) != 0
-            ? (pairKeys.TryGet(record.ExchangeKey.Span, out NSec.Cryptography.Key pairKey) || pairKeys.TryAgree(record.ExchangeKey.Span, out pairKey))
+            ? pairKeys.TryGetOrAgree(record.ExchangeKey.Span, out NSec.Cryptography.Key pairKey)
                 && NonceProof.VerifyMac(pairKey, _options.NetworkId, record.Key, record.Sequence, digest, nonce, searcher, proof)
             : proof.Length == _security.SignatureLength
                 && NonceProof.Verify(_security, record.PublicKey.Span, _options.NetworkId, record.Key, record.Sequence, digest, nonce, searcher, proof);

@@ -379,7 +379,7 @@ internal sealed partial class Engine
             {
                 foreach (int peerId in slot.Tried.AsSpan(0, slot.Sends))
                 {
-                    Routing.IterativeLookup.Mark(marks, peerId);
+                    Routing.PeerTable.Mark(marks, peerId);
                 }
             }
         }

@@ -150,7 +150,7 @@ internal sealed partial class Engine
     {
         foreach (SessionEntry entry in _sessionTable)
         {
-            Routing.IterativeLookup.Mark(marks, entry.PeerId);
+            Routing.PeerTable.Mark(marks, entry.PeerId);
         }
     }
 

@@ -507,7 +507,7 @@ internal sealed partial class Engine : IDatagramReceiver
     /// <summary>The peer id for an endpoint learned from the wire, adding the peer when new.</summary>
     private bool TryPeerOf(in WireEndpoint endpoint, out int peerId)
     {
-        if (endpoint == _selfEndpoint || IsOwnEndpoint(endpoint))
+        if (IsOwnEndpoint(endpoint))
         {
             peerId = SelfPeerId;
             return true;
@@ -529,7 +529,7 @@ internal sealed partial class Engine : IDatagramReceiver
     /// <summary>Whether <paramref name="endpoint"/> is one of this instance's (a record of ours lists them all).</summary>
     private bool IsOwnEndpoint(in WireEndpoint endpoint)
     {
-        for (int i = 1; i < _selfEndpoints.Length; i++)
+        for (int i = 0; i < _selfEndpoints.Length; i++)
         {
             if (endpoint == _selfEndpoints[i])
             {

@@ -111,7 +111,7 @@ internal sealed class PendingRequests
         {
             if (_used[slot])
             {
-                Routing.IterativeLookup.Mark(marks, _slots[slot].PeerId);
+                Routing.PeerTable.Mark(marks, _slots[slot].PeerId);
             }
         }
     }

@@ -169,21 +169,12 @@ internal sealed class IterativeLookup
     {
         foreach ((NodeRef node, State _, int _) in _candidates)
         {
-            Mark(marks, node.PeerId);
+            PeerTable.Mark(marks, node.PeerId);
         }
 
         foreach (LookupHop hop in _path)
         {
-            Mark(marks, hop.Node.PeerId);
-        }
-    }
-
-    /// <summary>Sets <paramref name="marks"/>[<paramref name="peerId"/>] for a peer id in range (not the engine's own, −1).</summary>
-    internal static void Mark(Span<bool> marks, int peerId)
-    {
-        if ((uint)peerId < (uint)marks.Length)
-        {
-            marks[peerId] = true;
+            PeerTable.Mark(marks, hop.Node.PeerId);
         }
     }
 

@@ -146,6 +146,18 @@ internal sealed class PeerTable
         return removed;
     }
 
+    /// <summary>
+    /// Sets <paramref name="marks"/>[<paramref name="peerId"/>] for a peer id in range (the engine's own, −1, and the
+    /// −1 of a free slot are ignored): how the holders of peer ids report them to <see cref="Collect"/>.
+    /// </summary>
+    public static void Mark(Span<bool> marks, int peerId)
+    {
+        if ((uint)peerId < (uint)marks.Length)
+        {
+            marks[peerId] = true;
+        }
+    }
+
     /// <summary>Whether <paramref name="id"/> names a peer in the table now.</summary>
     public bool Contains(int id) => (uint)id < (uint)_next && _peers[id].Address is not null;
 

@@ -129,6 +129,10 @@ internal sealed class PairKeys : IDisposable
         return true;
     }
 
+    /// <summary>The pair key with <paramref name="peerExchangeKey"/>, agreed now when none is held (see <see cref="TryAgree"/>).</summary>
+    public bool TryGetOrAgree(ReadOnlySpan<byte> peerExchangeKey, out Key pairKey)
+        => TryGet(peerExchangeKey, out pairKey) || TryAgree(peerExchangeKey, out pairKey);
+
     /// <summary>The MAC of <paramref name="message"/> under <paramref name="pairKey"/> into <paramref name="tag"/> (16 bytes).</summary>
     public static void Mac(Key pairKey, ReadOnlySpan<byte> message, Span<byte> tag) => s_mac.Mac(pairKey, message, tag[..WireLimits.MacProofLength]);
 

@@ -236,7 +236,7 @@ public sealed class ForgedRecordTests
         /// </summary>
         public Authority Maced(in Inquire inquire, SignedRecord record, PairKeys prover, ReadOnlyMemory<byte> nonce, ReadOnlyMemory<byte> searcherKey)
         {
-            Assert.True(prover.TryGet(searcherKey.Span, out NSec.Cryptography.Key pairKey) || prover.TryAgree(searcherKey.Span, out pairKey));
+            Assert.True(prover.TryGetOrAgree(searcherKey.Span, out NSec.Cryptography.Key pairKey));
             byte[] proof = new byte[WireLimits.MacProofLength];
             NonceProof.Mac(pairKey, _networkId, record.Key, record.Sequence, Digest(record), nonce.Span, searcherKey.Span, proof);
             return new Authority(AuthorityFlags.MacProof, Key, inquire.Nonce.ToArray(), record, proof);
