@@ -464,6 +464,78 @@ public sealed class SecureRingTests
     }
 
     [Fact]
+    public void AHelloIsAcceptedOnlyWithItsAddressesFreshCookieAndUnaskedCookiesAreIgnored()
+    {
+        const int Seed = 62;
+        using var members = new Members(Seed, DrtSecurityMode.Membership);
+        JoinedRing ring = members.Ring(Seed, s_wan);
+        byte[]? recorded = null;
+        ring.Network.Filter = (_, _, datagram) =>
+        {
+            recorded ??= datagram[WireHeader.TypeOffset] == (byte)MessageType.Hello ? datagram.ToArray() : null;
+            return true;
+        };
+        ring.JoinOneByOne(3, TimeSpan.FromMilliseconds(300));
+        ring.Scheduler.RunFor(s_period);
+        ring.Network.Filter = null;
+        Assert.NotNull(recorded);
+        JoinedRing.Node target = ring.Nodes[0];
+        SessionCounters counters = target.Engine.SessionCounters;
+        var context = new WireContext(s_networkId, 1, 0, (byte)DrtSecurityMode.Membership);
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(recorded, context, out WireHeader header, out Hello hello));
+        System.Net.SocketAddress to = target.Transport.EndPoint.Serialize();
+        SimulatedTransport rogue = ring.Network.CreateTransport();
+        var inbox = new RecordingReceiver(ring.Scheduler);
+        rogue.Start(inbox);
+        using var buffer = new PooledBufferWriter();
+        byte[] WithCookie(ReadOnlyMemory<byte> cookie) => WireCodec.Encode(header, hello with { Cookie = cookie }, buffer).ToArray();
+        byte[] CookieFrom(RecordingReceiver.Received received)
+        {
+            Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(received.Bytes, context, out _, out HelloCookie answer));
+            return answer.Cookie.ToArray();
+        }
+
+        // 1. A cookie nobody asked for (no hello of the target's is in flight to the sender) is dropped as unsolicited:
+        //    no hello, no answer.
+        long unsolicited = target.Engine.Counters.Unsolicited;
+        long started = counters.HandshakesStarted;
+        Assert.True(rogue.TrySend(WireCodec.Encode(WireHeader.Create(context, MessageType.HelloCookie, 77), new HelloCookie(new byte[WireLimits.CookieLength]), buffer), to));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        Assert.True(target.Engine.Counters.Unsolicited > unsolicited && counters.HandshakesStarted == started && inbox.Datagrams.Count == 0, $"seed {Seed}: an unasked cookie was acted on");
+
+        // 2. The recorded hello from a new address gets a cookie; sent again with a cookie of the wrong bytes it gets
+        //    another cookie; sent again with the right one it is accepted (the address has proved it receives).
+        long accepted = counters.HandshakesAccepted;
+        Assert.True(rogue.TrySend(WithCookie(default), to));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        byte[] cookie = CookieFrom(Assert.Single(inbox.Datagrams));
+        byte[] wrong = (byte[])cookie.Clone();
+        wrong[0] ^= 1;
+        Assert.True(rogue.TrySend(WithCookie(wrong), to));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        Assert.True(inbox.Datagrams.Count == 2 && (MessageType)inbox.Datagrams[1].Bytes[WireHeader.TypeOffset] == MessageType.HelloCookie && counters.HandshakesAccepted == accepted, $"seed {Seed}: a wrong cookie was taken");
+        Assert.True(rogue.TrySend(WithCookie(cookie), to));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        Assert.True(counters.HandshakesAccepted == accepted + 1 && (MessageType)inbox.Datagrams[^1].Bytes[WireHeader.TypeOffset] == MessageType.HelloReply, $"seed {Seed}: the hello with its fresh cookie was not answered");
+
+        // 3. From another address a fresh cookie made for the first is refused (a cookie names its address), and so is
+        //    a cookie more than two time slots old from its own address.
+        SimulatedTransport other = ring.Network.CreateTransport();
+        var otherInbox = new RecordingReceiver(ring.Scheduler);
+        other.Start(otherInbox);
+        Assert.True(other.TrySend(WithCookie(default), to));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        byte[] old = CookieFrom(Assert.Single(otherInbox.Datagrams));
+        Assert.True(other.TrySend(WithCookie(cookie), to));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        Assert.True(counters.HandshakesAccepted == accepted + 1 && otherInbox.Datagrams.Count == 2, $"seed {Seed}: a cookie for another address was taken");
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(61));
+        Assert.True(other.TrySend(WithCookie(old), to));
+        ring.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+        Assert.True(counters.HandshakesAccepted == accepted + 1 && (MessageType)otherInbox.Datagrams[^1].Bytes[WireHeader.TypeOffset] == MessageType.HelloCookie, $"seed {Seed}: a stale cookie was taken");
+    }
+
+    [Fact]
     public void ASideHoldingThePeersRenegotiationDoesNotStartItsOwnAndNoDatagramFailsAfterwards()
     {
         const int Seed = 61;
