@@ -97,7 +97,8 @@ public sealed class HardeningTests
     public void InModeResolveAFloodAboutItselfFromAnUnprovenSourceBuysNoMoreBytesThanItCarried()
     {
         // The verification of a candidate asks for its signed record; the inquire is padded for that answer only to a
-        // proven peer, so a spoofed flood "about itself" gets one small inquire at the victim.
+        // proven peer, so a spoofed flood "about itself" gets one small inquire at the victim: a liveness one, asking
+        // for no record and carrying no exchange key, so the candidate makes no proof for it either.
         const int Seed = 503;
         var identities = Enumerable.Range(0, 9).Select(i =>
         {
@@ -113,15 +114,21 @@ public sealed class HardeningTests
             StaticRing.Node target = ring.Nodes[3];
             WireContext resolve = new EngineOptions { SecurityProvider = new DerivedKeySecurityProvider(DrtSecurityMode.Resolve, identities[8], networkId) }.WireContext;
             SimulatedTransport rogue = ring.Network.CreateTransport();
-            var received = new ByteCounter();
+            var received = new RecordingReceiver(ring.Scheduler);
             rogue.Start(received);
             using var buffer = new PooledBufferWriter();
             var flood = new Flood(FloodFlags.NoAck, target.Key, new RouteEntry(KeyDerivation.Derive(identities[8].PublicKey.Span, ""), WireEndpoint.FromIPEndPoint(rogue.EndPoint)), null, default);
             byte[] datagram = WireCodec.Encode(WireHeader.Create(resolve, MessageType.Flood, 1), flood, buffer).ToArray();
             Assert.True(rogue.TrySend(datagram, target.Transport.EndPoint.Serialize()));
             ring.Scheduler.RunFor(TimeSpan.FromSeconds(10));
-            Assert.True(received.Count >= 1, $"seed {Seed}: the candidate was not checked at all");
-            Assert.True(received.Bytes <= datagram.Length, $"seed {Seed}: a {datagram.Length}-byte flood bought {received.Bytes} bytes in {received.Count} datagrams");
+            int bytes = received.Datagrams.Sum(d => d.Bytes.Length);
+            Assert.True(received.Datagrams.Count >= 1, $"seed {Seed}: the candidate was not checked at all");
+            Assert.True(bytes <= datagram.Length, $"seed {Seed}: a {datagram.Length}-byte flood bought {bytes} bytes in {received.Datagrams.Count} datagrams");
+            foreach (RecordingReceiver.Received probe in received.Datagrams)
+            {
+                Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(probe.Bytes, resolve, out _, out Inquire inquire));
+                Assert.True(inquire.Flags == InquireFlags.None && inquire.SearcherExchangeKey.IsEmpty, $"seed {Seed}: the unproven candidate was asked for {inquire.Flags} with a {inquire.SearcherExchangeKey.Length}-byte exchange key");
+            }
         }
         finally
         {

@@ -2,6 +2,7 @@ using Drt.Overlay.Engine;
 using Drt.Overlay.Routing;
 using Drt.Overlay.Security;
 using Drt.Overlay.Wire;
+using Drt.Overlay.Wire.Protocol;
 using Xunit;
 
 namespace Drt.Overlay.Simulation.Tests.Engine;
@@ -72,6 +73,28 @@ public sealed class NonceProofBudgetTests
         Assert.Equal(1, owner.SignedProofs);
     }
 
+    [Fact]
+    public void AnInquiryWithoutAnExchangeKeyGetsTheRecordAndNoProof()
+    {
+        // A proof that binds no searcher proves nothing to anyone (every searcher checks it against its own exchange
+        // key), so the owner spends neither a MAC nor a signature on it.
+        const int Seed = 74;
+        using var rig = new Rig(Seed, DrtSecurityMode.Resolve, new EngineOptions());
+        WireContext context = new EngineOptions { SecurityProvider = rig.Owner.Security }.WireContext;
+        SimulatedTransport asker = rig.CreateTransport();
+        var inbox = new RecordingReceiver(rig.Scheduler);
+        asker.Start(inbox);
+        using var buffer = new PooledBufferWriter();
+        WireCodec.Encode(WireHeader.Create(context, MessageType.Inquire, 5), new Inquire(InquireFlags.WantRecord | InquireFlags.WantAppData, rig.Key, new byte[16]), buffer);
+        Assert.True(asker.TrySend(WireCodec.Pad(buffer, 1_000), rig.OwnerEndPoint.Serialize())); // paid for its answer
+        rig.Scheduler.RunFor(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(Assert.Single(inbox.Datagrams).Bytes, context, out _, out Authority answer));
+        Assert.True(answer.Record is { } record && record.Key == rig.Key && !record.ExchangeKey.IsEmpty, $"seed {Seed}: the signed record did not come back");
+        Assert.True(answer.Proof.IsEmpty && answer.Flags == AuthorityFlags.None, $"seed {Seed}: a {answer.Proof.Length}-byte proof ({answer.Flags}) was made for no searcher");
+        Assert.True(rig.Owner.RecordCounters.MacProofs + rig.Owner.RecordCounters.SignedProofs == 0, $"seed {Seed}: the owner spent a proof");
+    }
+
     /// <summary>One owner with a derived key and any number of resolve-only searchers that know it; all of one mode.</summary>
     private sealed class Rig : IDisposable
     {
@@ -102,6 +125,10 @@ public sealed class NonceProofBudgetTests
         public Overlay.Engine.Engine Owner { get; }
 
         public Key256 Key { get; }
+
+        public System.Net.IPEndPoint OwnerEndPoint => _ownerTransport.EndPoint;
+
+        public SimulatedTransport CreateTransport() => _network.CreateTransport();
 
         public Overlay.Engine.Engine AddSearcher()
         {
