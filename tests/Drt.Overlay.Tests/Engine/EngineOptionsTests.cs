@@ -29,7 +29,10 @@ public sealed class EngineOptionsTests
         AssertRefused(options, name);
     }
 
-    /// <summary>The admission settings: each refused just below and just above its range (1..1,000,000; 4..2^20).</summary>
+    /// <summary>
+    /// The admission and proof-budget settings: each refused outside its range (rates and bursts 1..1,000,000; rate
+    /// table 4..2^20; pair keys 16..65,536).
+    /// </summary>
     [Theory]
     [InlineData("SourceRate", 0)]
     [InlineData("SourceRate", 1_000_001)]
@@ -45,6 +48,12 @@ public sealed class EngineOptionsTests
     [InlineData("HandshakeBurst", 1_000_001)]
     [InlineData("MaxRateLimitedSources", 3)]
     [InlineData("MaxRateLimitedSources", (1 << 20) + 1)]
+    [InlineData("PairAgreementRate", 0)]
+    [InlineData("PairAgreementBurst", 1_000_001)]
+    [InlineData("ProofSignatureRate", 1_000_001)]
+    [InlineData("ProofSignatureBurst", 0)]
+    [InlineData("PairKeyCapacity", 15)]
+    [InlineData("PairKeyCapacity", 65_537)]
     public void AnAdmissionSettingOutOfRangeIsRefusedByName(string name, int value)
     {
         EngineOptions options = name switch
@@ -55,6 +64,11 @@ public sealed class EngineOptionsTests
             "GlobalBurst" => new EngineOptions { GlobalBurst = value },
             "HandshakeRate" => new EngineOptions { HandshakeRate = value },
             "HandshakeBurst" => new EngineOptions { HandshakeBurst = value },
+            "PairAgreementRate" => new EngineOptions { PairAgreementRate = value },
+            "PairAgreementBurst" => new EngineOptions { PairAgreementBurst = value },
+            "ProofSignatureRate" => new EngineOptions { ProofSignatureRate = value },
+            "ProofSignatureBurst" => new EngineOptions { ProofSignatureBurst = value },
+            "PairKeyCapacity" => new EngineOptions { PairKeyCapacity = value },
             _ => new EngineOptions { MaxRateLimitedSources = value },
         };
 
@@ -67,6 +81,8 @@ public sealed class EngineOptionsTests
         new EngineOptions().Validate();
         new EngineOptions { LeafSetSide = 5, MaxSearches = 65_535, MaxRoutesInFlight = 1, MaintenancePeriod = TimeSpan.FromMilliseconds(100), MaxAdvertisedEndpoints = 1 }.Validate();
         new EngineOptions { MaxAdvertisedEndpoints = 20 }.Validate();
+        new EngineOptions { PairKeyCapacity = 16, PairAgreementRate = 1, PairAgreementBurst = 1, ProofSignatureRate = 1, ProofSignatureBurst = 1 }.Validate();
+        new EngineOptions { PairKeyCapacity = 65_536, PairAgreementRate = 1_000_000, PairAgreementBurst = 1_000_000, ProofSignatureRate = 1_000_000, ProofSignatureBurst = 1_000_000 }.Validate();
 
         // The admission limits, lowest and highest; the privileged-port switch is a bool, so both of its values.
         new EngineOptions { SourceRate = 1, SourceBurst = 1, GlobalRate = 1, GlobalBurst = 1, HandshakeRate = 1, HandshakeBurst = 1, MaxRateLimitedSources = 4 }.Validate();
